@@ -1,0 +1,139 @@
+"""What machine are we on? An environment report and the choice of device.
+
+Nothing here may fail on a laptop without a GPU or without ``nvidia-smi``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+import psutil
+import torch
+import torchvision
+
+
+def pick_device() -> torch.device:
+    """The fastest device available: a CUDA GPU, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+@dataclass
+class NvidiaSmi:
+    """The outcome of running ``nvidia-smi``: whether it ran, and what it printed."""
+
+    found: bool  # the program exists on this machine
+    ok: bool  # it ran and exited with status 0
+    output: str
+
+
+def run_nvidia_smi(timeout: float = 10.0) -> NvidiaSmi:
+    """Run ``nvidia-smi`` and judge it by its exit status, not by searching its text."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return NvidiaSmi(found=False, ok=False, output="nvidia-smi not found: no NVIDIA driver here")
+    try:
+        proc = subprocess.run([exe], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return NvidiaSmi(found=True, ok=False, output=f"nvidia-smi could not run: {err}")
+    return NvidiaSmi(found=True, ok=proc.returncode == 0, output=(proc.stdout + proc.stderr).strip())
+
+
+@dataclass
+class EnvironmentReport:
+    """Versions and hardware that matter for this course; prints as a table."""
+
+    python: str
+    platform: str
+    torch: str
+    torchvision: str
+    cuda: str | None  # CUDA version torch was built with
+    cudnn: str | None
+    device: str  # "cuda", "mps" or "cpu"
+    gpu_name: str | None
+    gpu_memory_gb: float | None
+    gpu_capability: str | None
+    bf16_supported: bool
+    cpu_count: int
+    ram_gb: float
+    colab: bool
+
+    def rows(self) -> list[tuple[str, str]]:
+        def show(value):
+            if value is None:
+                return "-"
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            if isinstance(value, float):
+                return f"{value:.1f}"
+            return str(value)
+
+        labels = {
+            "python": "Python",
+            "platform": "Platform",
+            "torch": "PyTorch",
+            "torchvision": "torchvision",
+            "cuda": "CUDA (torch build)",
+            "cudnn": "cuDNN",
+            "device": "Device used",
+            "gpu_name": "GPU",
+            "gpu_memory_gb": "GPU memory (GB)",
+            "gpu_capability": "GPU compute capability",
+            "bf16_supported": "bfloat16 on the GPU",
+            "cpu_count": "CPU cores",
+            "ram_gb": "RAM (GB)",
+            "colab": "Running on Colab",
+        }
+        return [(labels[k], show(v)) for k, v in asdict(self).items()]
+
+    def __str__(self) -> str:
+        rows = self.rows()
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in self.rows())
+        return f"<table>{body}</table>"
+
+
+def describe_environment() -> EnvironmentReport:
+    """Collect the report; every GPU field is ``None`` on a machine without one."""
+    device = pick_device()
+    gpu_name = gpu_mem = capability = None
+    bf16 = False
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        gpu_name, gpu_mem = props.name, props.total_memory / 1e9
+        capability = f"{props.major}.{props.minor}"
+        bf16 = torch.cuda.is_bf16_supported()
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return EnvironmentReport(
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.machine()}",
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        cuda=torch.version.cuda,
+        cudnn=str(cudnn) if cudnn else None,
+        device=device.type,
+        gpu_name=gpu_name,
+        gpu_memory_gb=gpu_mem,
+        gpu_capability=capability,
+        bf16_supported=bf16,
+        cpu_count=os.cpu_count() or 1,
+        ram_gb=psutil.virtual_memory().total / 1e9,
+        colab=in_colab(),
+    )
