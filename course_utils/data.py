@@ -1,0 +1,457 @@
+"""Where the images come from, how they are split, and how they reach the networks.
+
+Sources: fastai's COCO sample (full profile), the colour photos that installed packages ship (quick
+profile, offline), or any folder of photos. The train/validation split is deterministic and saved
+as a manifest in ``data/splits/``. Two ways to feed the networks, giving the same tensors:
+:class:`ColorizationDataset` (one image at a time: easy to read) and :func:`make_dataloaders` (the fast
+path: every image is decoded once into a cache of resized pixels; the Lab conversion then runs on
+whole batches, on the training device).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+from .color import normalize_lab, rgb_to_lab
+from .paths import data_dir
+
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
+                  "immunohistochemistry", "stereo_motorcycle")
+SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+JITTER_SCALE = 286 / 256  # the paper's jitter: resize to 286x286, then a random 256x256 crop
+SPLITS = ("train", "val")
+
+
+# --- Sources -----------------------------------------------------------------------------------------
+
+def _hash_rank(names: Sequence[str], salt: str) -> list[int]:
+    """Indices of ``names`` in an order that looks random but depends only on the names and the salt."""
+    keys = [hashlib.sha256(f"{salt}:{name}".encode()).hexdigest() for name in names]
+    return sorted(range(len(names)), key=keys.__getitem__)
+
+
+def _relative_names(paths: Sequence[Path]) -> list[str]:
+    """The paths relative to their common folder: the part that is the same on every machine."""
+    resolved = [Path(p).resolve() for p in paths]
+    if len(resolved) == 1:
+        return [resolved[0].name]
+    common = Path(os.path.commonpath(resolved))
+    return [p.relative_to(common).as_posix() for p in resolved]
+
+
+def choose_paths(paths: Sequence[Path], n: int, seed: int) -> list[Path]:
+    """``n`` of ``paths`` chosen at random but reproducibly (same files and seed, same choice), sorted."""
+    paths = sorted(Path(p) for p in paths)
+    if n >= len(paths):
+        return paths
+    order = _hash_rank(_relative_names(paths), f"choose-{seed}")
+    return sorted(paths[i] for i in order[:n])
+
+
+def _can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
+    """Can we open a connection to ``host`` within ``timeout`` seconds (name lookup included)?"""
+    reached = []
+
+    def attempt():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            reached.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=attempt, daemon=True)  # a hung DNS lookup cannot hold us up
+    thread.start()
+    thread.join(timeout)
+    return bool(reached)
+
+
+def coco_sample_folder(timeout: float = 5.0) -> Path:
+    """fastai's COCO sample, downloaded (once, about 3.2 GB) and unpacked into ``data/coco_sample``."""
+    folder = data_dir() / "coco_sample"
+    if (folder / "train_sample").is_dir():
+        return folder
+    from fastai.data.external import URLs, untar_data  # a heavy import, only needed for the download
+
+    host = urlparse(URLs.COCO_SAMPLE).hostname
+    if not _can_reach(host, timeout=timeout):
+        raise ConnectionError(
+            f"Cannot download the COCO sample: {host} cannot be reached, and the download needs internet.\n"
+            "Instead, use the photos that come with the installed packages (the quick profile: "
+            "COURSE_PROFILE=quick, or course_utils.data.sample_image_paths()), or your own photos: "
+            "course_utils.data.find_images('path/to/your/folder')."
+        )
+    return untar_data(URLs.COCO_SAMPLE, base=str(data_dir()), data=str(data_dir()),
+                      archive=str(data_dir() / "downloads"))
+
+
+def coco_sample_paths(n: int = 20_000, seed: int = 42, timeout: float = 5.0) -> list[Path]:
+    """``n`` JPEGs of the COCO sample, a sorted and reproducible random choice (downloads if needed)."""
+    return choose_paths(sorted((coco_sample_folder(timeout) / "train_sample").glob("*.jpg")), n, seed)
+
+
+def _bundled_photos():
+    """(name, loader) for every colour photograph that scikit-image and scikit-learn install."""
+    from skimage import data as skdata
+    from sklearn.datasets import load_sample_image
+
+    for name in SKIMAGE_PHOTOS:
+        load = getattr(skdata, name)
+        if name == "stereo_motorcycle":  # a stereo pair and its disparity map: keep the left photo
+            yield name, (lambda load=load: load()[0])
+        else:
+            yield name, load
+    for name in SKLEARN_PHOTOS:
+        yield Path(name).stem, (lambda name=name: load_sample_image(name))
+
+
+def sample_image_paths() -> list[Path]:
+    """The bundled colour photos, written once as PNGs under ``data/bundled``: the quick profile's data."""
+    folder = data_dir() / "bundled"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, load in _bundled_photos():
+        path = folder / f"{name}.png"
+        if not path.is_file():
+            partial = folder / f".{name}.partial.png"  # written whole, then renamed: never half a file
+            Image.fromarray(load()).save(partial)
+            partial.replace(path)
+        paths.append(path)
+    return sorted(paths)
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable image, or None when it is (the whole file is decoded)."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as img:
+            img.draft("RGB", (64, 64))  # JPEG: decode at reduced scale, still reading every byte
+            img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def find_images(folder) -> list[Path]:
+    """Every readable image under ``folder`` (recursively), sorted.
+
+    Files that are not readable images (corrupt, truncated, empty, not images at all) are skipped
+    with one warning that says how many and names an example. Hidden files are ignored.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Image folder not found: {folder.resolve()} (is the path right?)")
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        problems = list(pool.map(_problem, files))
+    bad = [(f, why) for f, why in zip(files, problems, strict=True) if why]
+    if bad:
+        example, why = bad[0]
+        warnings.warn(f"Skipped {len(bad)} of {len(files)} files in {folder} that are not readable images, "
+                      f"e.g. {example.relative_to(folder)} ({why})", stacklevel=2)
+    images = [f for f, why in zip(files, problems, strict=True) if not why]
+    if not images:
+        raise FileNotFoundError(f"No readable images in {folder.resolve()} ({len(files)} files looked at). "
+                                "Put some .jpg or .png photos there.")
+    return images
+
+
+# --- The split and its manifest ----------------------------------------------------------------------
+
+def split_paths(paths: Sequence[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """Split into (train, val), both sorted; the same files and seed give the same split everywhere.
+
+    Each file's place is decided by a hash of its name (relative to the common folder) and the seed:
+    no clock, no machine-dependent order.
+    """
+    paths = [Path(p) for p in paths]
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if len(paths) < 2:
+        raise ValueError(f"Need at least 2 images to split into training and validation, got {len(paths)}")
+    names = _relative_names(paths)
+    if len(set(names)) != len(names):
+        raise ValueError("The same file appears twice in the list of paths")
+    n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction)))
+    val_index = set(_hash_rank(names, f"split-{seed}")[:n_val])
+    val = sorted(p for i, p in enumerate(paths) if i in val_index)
+    train = sorted(p for i, p in enumerate(paths) if i not in val_index)
+    return train, val
+
+
+def splits_dir() -> Path:
+    path = data_dir() / "splits"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _portable(path: Path) -> str:
+    """The path relative to ``data/`` when it lies there (same on every machine), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(data_dir().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def save_split(train: Sequence[Path], val: Sequence[Path], name: str, **info) -> Path:
+    """Write the split as ``data/splits/<name>.json`` (paths relative to ``data/`` where possible)."""
+    record = {"name": name, **info, "paths_relative_to": "data/",
+              "train": [_portable(p) for p in train], "val": [_portable(p) for p in val]}
+    path = splits_dir() / f"{name}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def load_split(name_or_path) -> tuple[list[Path], list[Path]]:
+    """Read a manifest written by :func:`save_split` back as (train, val) paths on this machine."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = splits_dir() / f"{name_or_path}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No split manifest at {path}")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    train, val = ([data_dir() / p for p in record[key]] for key in SPLITS)
+    missing = [p for p in train + val if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} images named in {path.name} are missing, e.g. {missing[0]}. "
+                                "Re-create them (notebook 02) or delete the manifest to split afresh.")
+    return train, val
+
+
+def course_split(profile) -> tuple[list[Path], list[Path]]:
+    """(train, val) for a profile: its dataset, split once and then always read back from the manifest."""
+    if profile.dataset == "bundled":
+        paths = choose_paths(sample_image_paths(), profile.n_images, profile.seed)
+    elif profile.dataset == "coco":
+        paths = coco_sample_paths(profile.n_images, profile.seed)
+    else:
+        raise ValueError(f"Unknown dataset {profile.dataset!r}; expected 'bundled' or 'coco'")
+    name = f"{profile.dataset}_n{profile.n_images}_val{profile.val_fraction:g}_seed{profile.seed}"
+    if (splits_dir() / f"{name}.json").is_file():
+        return load_split(name)
+    train, val = split_paths(paths, profile.val_fraction, profile.seed)
+    save_split(train, val, name, dataset=profile.dataset, seed=profile.seed,
+               val_fraction=profile.val_fraction)
+    return train, val
+
+
+# --- Pixels ------------------------------------------------------------------------------------------
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode: 16-bit and float greys rescaled, transparency composited on white."""
+    if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit integer or float grey
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max() > 255 else (
+            1.0 if values.max() <= 1 else 255.0)
+        img = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8))
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+    return img.convert("RGB")
+
+
+def load_rgb(path, draft_size: int | None = None) -> Image.Image:
+    """Open any image as upright 8-bit RGB (EXIF rotation applied; grey, palette, CMYK, 16-bit, alpha).
+
+    ``draft_size``: let a JPEG decode at a reduced scale that stays at least this big (much faster).
+    """
+    with Image.open(path) as img:
+        if draft_size:
+            img.draft("RGB", (draft_size, draft_size))
+        return _to_rgb(ImageOps.exif_transpose(img))
+
+
+def decode_resized(path, side: int) -> np.ndarray:
+    """The image as a [side, side, 3] uint8 array: bicubic resize, as torchvision's Resize does on PIL."""
+    return np.array(load_rgb(path, draft_size=side).resize((side, side), Image.Resampling.BICUBIC))
+
+
+def load_side(size: int, split: str) -> int:
+    """The side images are resized to before cropping: 286/256 of ``size`` when training, else ``size``."""
+    _check_split(split)
+    return round(size * JITTER_SCALE) if split == "train" else size
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+
+
+def random_crop_flip(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """The paper's jitter on a [3, H, W] image: a random ``size`` x ``size`` crop, mirrored half the time."""
+    top = int(torch.randint(0, pixels.shape[-2] - size + 1, ()))
+    left = int(torch.randint(0, pixels.shape[-1] - size + 1, ()))
+    crop = pixels[..., top:top + size, left:left + size]
+    return crop.flip(-1) if torch.rand(()) < 0.5 else crop
+
+
+def lab_batch(rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """uint8 or [0, 1] RGB ([3, H, W] or [N, 3, H, W]) -> {"L": ..., "ab": ...} scaled to [-1, 1]."""
+    L, ab = normalize_lab(rgb_to_lab(rgb))
+    return {"L": L, "ab": ab}
+
+
+class ColorizationDataset(Dataset):
+    """One image at a time: read, resize (training: jitter and flip), convert to Lab, scale to [-1, 1].
+
+    Items are ``{"L": [1, size, size], "ab": [2, size, size]}``, as in the seed course.
+    """
+
+    def __init__(self, paths: Sequence[Path], split: str = "train", size: int = 256):
+        _check_split(split)
+        self.paths, self.split, self.size = list(paths), split, size
+        self.side = load_side(size, split)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def pixels(self, index: int) -> torch.Tensor:
+        """The uint8 RGB [3, size, size] image the item is made from."""
+        pixels = torch.from_numpy(decode_resized(self.paths[index], self.side)).permute(2, 0, 1)
+        return random_crop_flip(pixels, self.size) if self.split == "train" else pixels
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return lab_batch(self.pixels(index).contiguous())
+
+
+# --- The fast path -----------------------------------------------------------------------------------
+
+def _cache_file(paths: Sequence[Path], side: int) -> Path:
+    """A name that changes whenever the list of files, a file, or the side changes."""
+    digest = hashlib.sha256(str(side).encode())
+    for p in paths:
+        stat = Path(p).stat()
+        digest.update(f"{Path(p).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    folder = data_dir() / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"pixels_{len(paths)}x{side}px_{digest.hexdigest()[:16]}.npy"
+
+
+def cached_pixels(paths: Sequence[Path], side: int) -> Path:
+    """Decode and resize every image once into ``data/cache/*.npy`` ([N, 3, side, side] uint8); its path.
+
+    Later calls with the same files reuse the file. Decoding runs on all CPU cores.
+    """
+    file = _cache_file(paths, side)
+    if file.is_file():
+        return file
+    partial = file.with_name(file.stem + ".partial.npy")
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(paths), 3, side, side))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes outside the GIL
+        for i, pixels in enumerate(pool.map(lambda p: decode_resized(p, side), paths)):
+            out[i] = pixels.transpose(2, 0, 1)
+    out.flush()
+    del out
+    partial.replace(file)
+    return file
+
+
+class CachedPixels(Dataset):
+    """uint8 [3, size, size] images read from a pixel cache (training: random crop and flip)."""
+
+    def __init__(self, file: Path, size: int, split: str):
+        _check_split(split)
+        self.file, self.size, self.split = file, size, split
+        self._array = None  # opened lazily, so each DataLoader worker maps the file itself
+        self._length = len(np.load(file, mmap_mode="r"))
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self._array is None:
+            self._array = np.load(self.file, mmap_mode="r")
+        pixels = torch.from_numpy(np.array(self._array[index]))
+        return random_crop_flip(pixels, self.size).contiguous() if self.split == "train" else pixels
+
+
+class LabLoader:
+    """Wraps a loader of uint8 RGB batches; yields ``{"L", "ab"}`` on ``device``, converted there."""
+
+    def __init__(self, loader: DataLoader, device: torch.device):
+        self.loader, self.device = loader, torch.device(device)
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for rgb in self.loader:
+            yield lab_batch(rgb.to(self.device, non_blocking=True))
+
+
+def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], size: int, batch_size: int,
+                     device=None, num_workers: int | None = None) -> tuple[LabLoader, LabLoader]:
+    """Train and validation loaders yielding ``{"L": [B, 1, size, size], "ab": [B, 2, size, size]}``.
+
+    Every image is decoded once into a pixel cache; batches travel as uint8 (pinned when the device is
+    a GPU) and become Lab on ``device``. The training loader shuffles and applies the paper's jitter.
+    ``num_workers`` defaults to 0: reading from the cache is so cheap that worker processes cost more
+    than they save (see benchmarks/data_pipeline.py).
+    """
+    from .device import pick_device
+
+    device = torch.device(device) if device is not None else pick_device()
+    workers = 0 if num_workers is None else num_workers
+    loaders = []
+    for split, paths in zip(SPLITS, (train_paths, val_paths), strict=True):
+        if not paths:
+            raise ValueError(f"No {split} images given to make_dataloaders")
+        dataset = CachedPixels(cached_pixels(list(paths), load_side(size, split)), size, split)
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", num_workers=workers,
+                            pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+        loaders.append(LabLoader(loader, device))
+    return loaders[0], loaders[1]
+
+
+# --- The seed's pipeline, kept as the slow reference -------------------------------------------------
+
+class SeedColorizationDataset(Dataset):
+    """The seed course's dataset, reproduced as the reference the fast path is checked and timed against.
+
+    Per image: PIL, torchvision ``Resize`` (bicubic) and, when training, a horizontal flip (no crop
+    jitter), then scikit-image's ``rgb2lab``. Two changes only: ``InterpolationMode.BICUBIC`` replaces
+    the deprecated ``Image.BICUBIC``, and a bad mode raises ``ValueError``, not a bare ``Exception``.
+    """
+
+    def __init__(self, paths: Sequence[Path], mode: str = "train", size: int = 256):
+        from torchvision import transforms
+        from torchvision.transforms import InterpolationMode
+
+        resize = transforms.Resize((size, size), InterpolationMode.BICUBIC)
+        if mode == "train":
+            self.transforms = transforms.Compose([resize, transforms.RandomHorizontalFlip()])
+        elif mode == "val":
+            self.transforms = resize
+        else:
+            raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
+        self.paths, self.to_tensor = list(paths), transforms.ToTensor()
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        from skimage.color import rgb2lab
+
+        img = Image.open(self.paths[index]).convert("RGB")
+        img = np.array(self.transforms(img))
+        img = self.to_tensor(rgb2lab(img).astype("float32"))
+        return {"L": img[[0], ...] / 50.0 - 1.0, "ab": img[[1, 2], ...] / 110.0}
+
+    def __len__(self) -> int:
+        return len(self.paths)

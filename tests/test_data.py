@@ -1,0 +1,343 @@
+import json
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.color import rgb2lab
+
+from course_utils import data
+from course_utils.config import get_profile
+from course_utils.data import (
+    ColorizationDataset,
+    SeedColorizationDataset,
+    choose_paths,
+    coco_sample_paths,
+    course_split,
+    decode_resized,
+    find_images,
+    load_rgb,
+    load_split,
+    make_dataloaders,
+    sample_image_paths,
+    save_split,
+    split_paths,
+)
+
+
+@pytest.fixture(scope="session")
+def bundled_folder(tmp_path_factory):
+    """The bundled photos, written once for the whole test session."""
+    home = tmp_path_factory.mktemp("bundled_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_DATA_DIR", str(home))
+        sample_image_paths()
+    return home / "bundled"
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """A fresh data/ folder for each test (data_dir() follows COURSE_DATA_DIR)."""
+    home = tmp_path / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    return home
+
+
+def gradient(h=24, w=32) -> np.ndarray:
+    """A small colourful uint8 image: red rises left to right, green top to bottom."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), np.full_like(x, 90)], -1).astype(np.uint8)
+
+
+def photo_folder(root, n=6, size=(32, 24)):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"img_{i:03d}.png")
+    return root
+
+
+# --- COCO: never the network --------------------------------------------------------------------------
+
+def test_coco_offline_fails_fast_and_says_what_to_do(data_home, monkeypatch):
+    monkeypatch.setattr(data, "_can_reach", lambda host, timeout=5.0: False)
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError) as err:
+        coco_sample_paths(n=10)
+    assert time.perf_counter() - start < 30  # the fastai import is the slow part, not a download
+    message = str(err.value)
+    for hint in ("internet", "COURSE_PROFILE=quick", "sample_image_paths", "find_images"):
+        assert hint in message
+    assert not (data_home / "coco_sample").exists()
+
+
+def test_connection_check_gives_up_after_its_timeout(monkeypatch):
+    def hang(*args, **kwargs):  # a name lookup that hangs, as it can on a machine without internet
+        time.sleep(3)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.perf_counter()
+    assert data._can_reach("example.org", timeout=0.3) is False
+    assert time.perf_counter() - start < 2
+
+
+def test_coco_selection_is_deterministic_and_needs_no_network(data_home, monkeypatch):
+    folder = data_home / "coco_sample" / "train_sample"
+    folder.mkdir(parents=True)
+    for i in range(40):
+        (folder / f"{i:012d}.jpg").write_bytes(b"")  # selection only looks at names
+    monkeypatch.setattr(data, "_can_reach", lambda *a, **k: pytest.fail("the network was used"))
+    first = coco_sample_paths(n=10, seed=1)
+    assert len(first) == 10 and first == sorted(first) and len(set(first)) == 10
+    assert all(p.parent == folder for p in first)
+    assert coco_sample_paths(n=10, seed=1) == first
+    assert coco_sample_paths(n=10, seed=2) != first
+    assert len(coco_sample_paths(n=100, seed=1)) == 40  # asking for more than exist gives all
+
+
+def test_choice_depends_on_names_not_on_folder_or_order(tmp_path):
+    names = [f"photo_{i}.jpg" for i in range(50)]
+    here = [tmp_path / "machine_a" / n for n in names]
+    there = [tmp_path / "elsewhere" / "machine_b" / n for n in reversed(names)]
+    chosen_here = [p.name for p in choose_paths(here, 12, seed=3)]
+    assert chosen_here == [p.name for p in choose_paths(there, 12, seed=3)]
+
+
+# --- Bundled photos and any folder --------------------------------------------------------------------
+
+def test_bundled_photos_are_written_once(data_home, bundled_folder):
+    shutil.copytree(bundled_folder, data_home / "bundled")
+    (data_home / "bundled" / "astronaut.png").unlink()  # one missing: written again
+    paths = sample_image_paths()
+    assert len(paths) == len(data.SKIMAGE_PHOTOS) + len(data.SKLEARN_PHOTOS)
+    assert all(p.parent == data_home / "bundled" and p.suffix == ".png" for p in paths)
+    for p in paths:
+        pixels = np.asarray(load_rgb(p)).astype(int)
+        assert pixels.shape[2] == 3 and min(pixels.shape[:2]) >= 256
+        assert np.abs(pixels[..., 0] - pixels[..., 1]).mean() > 2  # colour photographs, not grey
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert sample_image_paths() == paths
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # not rewritten
+
+
+def test_find_images_skips_bad_files_with_one_warning(tmp_path):
+    folder = photo_folder(tmp_path / "photos", n=2)
+    (folder / "sub").mkdir()
+    Image.fromarray(gradient()).save(folder / "sub" / "nested.jpg")
+    good = folder / "sub" / "nested.jpg"
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    (folder / "truncated.jpg").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (folder / ".hidden.jpg").write_bytes(b"")  # hidden files are not looked at
+    with pytest.warns(UserWarning) as caught:
+        images = find_images(folder)
+    assert [p.name for p in images] == ["img_000.png", "img_001.png", "nested.jpg"]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "Skipped 4 of 7 files" in message
+    assert any(name in message for name in ("empty.jpg", "garbage.png", "notes.txt", "truncated.jpg"))
+
+
+def test_find_images_missing_or_empty_folder_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        find_images(tmp_path / "no_such_folder")
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty_folder"):
+        find_images(tmp_path / "empty_folder")
+
+
+# --- Split and manifest -------------------------------------------------------------------------------
+
+def test_split_is_deterministic_disjoint_and_stable_across_machines(tmp_path):
+    names = [f"img_{i:03d}.jpg" for i in range(100)]
+    paths = [tmp_path / "a" / n for n in names]
+    train, val = split_paths(paths, 0.25, seed=42)
+    assert len(val) == 25 and len(train) == 75
+    assert set(train).isdisjoint(val) and set(train) | set(val) == set(paths)
+    assert train == sorted(train) and val == sorted(val)
+    assert split_paths(list(reversed(paths)), 0.25, seed=42) == (train, val)
+    elsewhere = split_paths([tmp_path / "b" / "c" / n for n in names], 0.25, seed=42)
+    assert [p.name for p in elsewhere[1]] == [p.name for p in val]  # another machine, another folder
+    assert split_paths(paths, 0.25, seed=7)[1] != val
+
+
+def test_split_rejects_bad_arguments(tmp_path):
+    paths = [tmp_path / f"{i}.jpg" for i in range(5)]
+    for fraction in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match="val_fraction"):
+            split_paths(paths, fraction, seed=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        split_paths(paths[:1], 0.5, seed=0)
+    with pytest.raises(ValueError, match="twice"):
+        split_paths(paths + paths[:1], 0.5, seed=0)
+    train, val = split_paths(paths[:2], 0.01, seed=0)
+    assert len(train) == len(val) == 1  # never an empty side
+
+
+def test_manifest_round_trip_uses_relative_paths(data_home, tmp_path):
+    inside = photo_folder(data_home / "mine", n=4)
+    outside = photo_folder(tmp_path / "outside", n=2)
+    train = sorted(inside.glob("*.png"))[:3]
+    val = sorted(inside.glob("*.png"))[3:] + sorted(outside.glob("*.png"))
+    manifest = save_split(train, val, "demo", seed=1)
+    assert manifest == data_home / "splits" / "demo.json"
+    record = json.loads(manifest.read_text())
+    assert record["train"][0] == "mine/img_000.png" and record["seed"] == 1
+    assert record["val"][-1] == (outside / "img_001.png").resolve().as_posix()
+    assert load_split("demo") == ([p.resolve() for p in train], [p.resolve() for p in val])
+    (inside / "img_000.png").unlink()
+    with pytest.raises(FileNotFoundError, match="1 images named in demo.json are missing"):
+        load_split(manifest)
+
+
+def test_course_split_writes_then_reads_the_manifest(data_home, bundled_folder):
+    shutil.copytree(bundled_folder, data_home / "bundled")
+    profile = get_profile("quick")
+    train, val = course_split(profile)
+    assert len(val) == round(len(train + val) * profile.val_fraction)
+    manifests = list((data_home / "splits").glob("*.json"))
+    assert len(manifests) == 1 and "bundled" in manifests[0].name
+    record = json.loads(manifests[0].read_text())
+    record["train"], record["val"] = record["train"][1:], record["val"] + record["train"][:1]
+    manifests[0].write_text(json.dumps(record))
+    train2, val2 = course_split(profile)  # the manifest wins over a fresh split
+    assert len(val2) == len(val) + 1 and train[0] in val2
+
+
+def test_course_split_rejects_an_unknown_dataset(data_home):
+    with pytest.raises(ValueError, match="imagenet"):
+        course_split(get_profile("quick", dataset="imagenet"))
+
+
+# --- Decoding awkward files ---------------------------------------------------------------------------
+
+def awkward_images(folder):
+    """One file for each kind of input the dataset must cope with."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = gradient()
+    Image.fromarray(rgb).convert("L").save(folder / "grey.png")
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:, :8, 3] = 0  # a transparent strip on the left
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(folder / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(np.full((24, 32), 32768, np.uint16)).save(folder / "grey16.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif)
+    Image.fromarray(rgb[:10, :12]).save(folder / "tiny.png")
+    return sorted(folder.iterdir())
+
+
+def test_load_rgb_copes_with_every_mode(tmp_path):
+    files = {p.stem: p for p in awkward_images(tmp_path)}
+    for path in files.values():
+        img = load_rgb(path)
+        assert img.mode == "RGB"
+    assert load_rgb(files["rotated"]).size == (24, 32)  # width and height swapped by the EXIF tag
+    rgba = np.asarray(load_rgb(files["rgba"]))
+    assert (rgba[:, :8] == 255).all()  # transparent pixels become white, not black
+    grey16 = np.asarray(load_rgb(files["grey16"]))
+    assert abs(int(grey16.mean()) - 128) <= 1  # 16-bit half-scale is mid-grey, not clipped white
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_dataset_items_have_the_contract_shapes_and_ranges(tmp_path, split):
+    files = awkward_images(tmp_path)
+    dataset = ColorizationDataset(files, split=split, size=16)
+    assert len(dataset) == len(files)
+    for item in dataset:
+        assert item["L"].shape == (1, 16, 16) and item["ab"].shape == (2, 16, 16)
+        assert item["L"].dtype == item["ab"].dtype == torch.float32
+        for value in item.values():
+            assert value.min() >= -1 and value.max() <= 1
+    grey = dataset[[p.stem for p in files].index("grey")]
+    assert grey["ab"].abs().max() < 0.01  # a grey image has no colour
+    grey16 = dataset[[p.stem for p in files].index("grey16")]
+    expected_L = rgb2lab(np.full((1, 1, 3), 128, np.uint8))[0, 0, 0] / 50 - 1
+    assert abs(grey16["L"].mean().item() - expected_L) < 0.01
+
+
+def test_unknown_split_is_a_clear_error():
+    with pytest.raises(ValueError, match="'train' or 'val'.*'test'"):
+        ColorizationDataset([], split="test")
+
+
+def test_training_items_are_crops_of_the_jittered_image(tmp_path):
+    path = tmp_path / "g.png"
+    Image.fromarray(gradient(40, 50)).save(path)
+    dataset = ColorizationDataset([path], split="train", size=32)
+    full = torch.from_numpy(decode_resized(path, 36)).permute(2, 0, 1)  # round(32 * 286 / 256) = 36
+    assert dataset.side == 36
+    windows = {(t, x): full[:, t:t + 32, x:x + 32] for t in range(5) for x in range(5)}
+    seen_offsets, seen_flips = set(), set()
+    torch.manual_seed(0)
+    for _ in range(40):
+        crop = dataset.pixels(0)
+        matches = [(key, flipped) for key, w in windows.items() for flipped in (False, True)
+                   if torch.equal(crop, w.flip(-1) if flipped else w)]
+        assert len(matches) == 1
+        seen_offsets.add(matches[0][0])
+        seen_flips.add(matches[0][1])
+    assert len(seen_offsets) > 5 and seen_flips == {False, True}
+
+
+def test_dataset_agrees_with_the_seeds_pipeline(tmp_path):
+    files = sorted(photo_folder(tmp_path, n=3, size=(50, 40)).glob("*.png"))
+    ours, seed = ColorizationDataset(files, "val", size=32), SeedColorizationDataset(files, "val", size=32)
+    for a, b in zip(ours, seed, strict=True):
+        for key in ("L", "ab"):
+            torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="mode"):
+        SeedColorizationDataset(files, "test")
+
+
+# --- The fast path ------------------------------------------------------------------------------------
+
+def test_loaders_yield_the_contract_and_match_the_dataset(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=7, size=(40, 30)).glob("*.png"))
+    train_loader, val_loader = make_dataloaders(paths[:5], paths[5:], size=16, batch_size=2, device="cpu")
+    assert len(train_loader) == 3 and len(val_loader) == 1
+    batches = list(train_loader)
+    assert [b["L"].shape[0] for b in batches] == [2, 2, 1]
+    for batch in batches:
+        assert batch["L"].shape[1:] == (1, 16, 16) and batch["ab"].shape[1:] == (2, 16, 16)
+        assert batch["L"].device.type == "cpu" and batch["L"].dtype == torch.float32
+        assert batch["L"].abs().max() <= 1 and batch["ab"].abs().max() <= 1
+    val_batch = next(iter(val_loader))
+    reference = ColorizationDataset(paths[5:], "val", size=16)
+    for i in range(2):
+        torch.testing.assert_close(val_batch["L"][i], reference[i]["L"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(val_batch["ab"][i], reference[i]["ab"], atol=1e-5, rtol=0)
+
+
+def test_the_pixel_cache_is_built_once_and_follows_the_files(data_home, monkeypatch):
+    paths = sorted(photo_folder(data_home / "photos", n=3).glob("*.png"))
+    first = data.cached_pixels(paths, 16)
+    cached = np.load(first)
+    assert cached.shape == (3, 3, 16, 16) and cached.dtype == np.uint8
+    np.testing.assert_array_equal(cached[1], decode_resized(paths[1], 16).transpose(2, 0, 1))
+    monkeypatch.setattr(data, "decode_resized", lambda *a: pytest.fail("decoded again"))
+    assert data.cached_pixels(paths, 16) == first
+    monkeypatch.undo()
+    shutil.copy(paths[0], paths[1])  # a file changes: a new cache
+    assert data.cached_pixels(paths, 16) != first
+
+
+def test_loaders_work_with_worker_processes(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=4).glob("*.png"))
+    train_loader, _ = make_dataloaders(paths[:3], paths[3:], size=16, batch_size=3, device="cpu",
+                                       num_workers=1)
+    assert next(iter(train_loader))["ab"].shape == (3, 2, 16, 16)
+
+
+def test_loaders_need_images_on_both_sides(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=2).glob("*.png"))
+    with pytest.raises(ValueError, match="val"):
+        make_dataloaders(paths, [], size=16, batch_size=2, device="cpu")
