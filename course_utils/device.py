@@ -110,6 +110,12 @@ class EnvironmentReport:
         return f"<table>{body}</table>"
 
 
+def cudnn_version_string(number: int) -> str:
+    """cuDNN reports one integer: 8902 is 8.9.2 (cuDNN 8), 92400 is 9.24.0 (cuDNN 9 and later)."""
+    base = 10_000 if number >= 90_000 else 1_000
+    return f"{number // base}.{number % base // 100}.{number % 100}"
+
+
 def describe_environment() -> EnvironmentReport:
     """Collect the report; every GPU field is ``None`` on a machine without one."""
     device = pick_device()
@@ -127,7 +133,7 @@ def describe_environment() -> EnvironmentReport:
         torch=torch.__version__,
         torchvision=torchvision.__version__,
         cuda=torch.version.cuda,
-        cudnn=str(cudnn) if cudnn else None,
+        cudnn=cudnn_version_string(cudnn) if cudnn else None,
         device=device.type,
         gpu_name=gpu_name,
         gpu_memory_gb=gpu_mem,

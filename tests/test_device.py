@@ -67,3 +67,8 @@ def test_colab_detection(monkeypatch):
     assert not dev.in_colab()
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
     assert dev.in_colab()
+
+
+def test_cudnn_version_numbers_are_readable():
+    assert dev.cudnn_version_string(8902) == "8.9.2"
+    assert dev.cudnn_version_string(92400) == "9.24.0"
