@@ -1,0 +1,202 @@
+"""The Pix2Pix trainer: losses, learning, precision choice, checkpoints, exact resume, interrupts."""
+
+import math
+import os
+import signal
+
+import pytest
+import torch
+
+from course_utils import train as train_mod
+from course_utils.train import (
+    CheckpointError,
+    GANLoss,
+    NonFiniteLossError,
+    Pix2Pix,
+    Pix2PixConfig,
+    choose_precision,
+    read_checkpoint,
+    write_loss_log,
+)
+
+TINY = Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)
+
+
+def make_batch(seed: int, n: int = 4, size: int = 32) -> dict:
+    """Photos-like pairs: ab is a smooth function of L, so there is something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    L = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g) * 2 - 1, 5, 1, 2)
+    ab = torch.cat([0.5 * L, -0.3 * L.flip(-1)], dim=1)
+    return {"L": L, "ab": ab}
+
+
+def trainer(seed: int = 0, config: Pix2PixConfig = TINY) -> Pix2Pix:
+    torch.manual_seed(seed)
+    return Pix2Pix(config)
+
+
+def test_gan_loss_of_an_undecided_discriminator_is_log_2():
+    logits = torch.zeros(2, 1, 4, 4)  # sigmoid(0) = 0.5: "real" and "fake" equally likely
+    assert GANLoss()(logits, real=True).item() == pytest.approx(math.log(2))
+    assert GANLoss()(logits, real=False).item() == pytest.approx(math.log(2))
+    assert GANLoss("lsgan")(logits, real=True).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="gan_mode"):
+        GANLoss("wgan")
+
+
+def test_paper_settings():
+    t = trainer()
+    for opt in (t.opt_G, t.opt_D):
+        assert opt.param_groups[0]["lr"] == 2e-4
+        assert opt.param_groups[0]["betas"] == (0.5, 0.999)
+    assert t.config.lambda_l1 == 100.0
+    conv = t.G.down[1][1].weight
+    assert abs(conv.std().item() - 0.02) < 0.005  # N(0, 0.02) initialisation
+
+
+def test_precision_choice(monkeypatch):
+    cpu = choose_precision("cpu")
+    assert (cpu.dtype, cpu.use_scaler, cpu.channels_last) == (None, False, False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    bf16 = choose_precision("cuda")
+    assert (bf16.dtype, bf16.use_scaler, bf16.channels_last) == (torch.bfloat16, False, True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    fp16 = choose_precision("cuda")
+    assert (fp16.dtype, fp16.use_scaler, fp16.channels_last) == (torch.float16, True, True)
+    assert choose_precision("cuda", amp=False).dtype is None
+
+
+def test_training_lowers_l1_on_a_fixed_batch():
+    t, batch = trainer(), make_batch(1)
+    losses = [t.train_step(batch)["loss_G_L1"] for _ in range(30)]
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # about 0.65 for seeds 0-2
+    assert t.step == 30 and len(t.history) == 30
+
+
+def test_discriminator_is_frozen_during_generator_step(monkeypatch):
+    t, seen = trainer(), []
+    original = t.gan_loss.forward
+
+    def spy(logits, real):
+        seen.append((real, any(p.requires_grad for p in t.D.parameters())))
+        return original(logits, real)
+
+    monkeypatch.setattr(t.gan_loss, "forward", spy)
+    t.train_step(make_batch(0))
+    # D's two terms with D trainable, then G's adversarial term with D frozen
+    assert seen == [(True, True), (False, True), (True, False)]
+
+
+def test_non_finite_loss_stops_without_stepping():
+    t, batch = trainer(), make_batch(0)
+    batch["L"][0, 0, 0, 0] = float("nan")
+    before = [p.detach().clone() for p in t.D.parameters()]
+    with pytest.raises(NonFiniteLossError, match="not a finite number"):
+        t.train_step(batch)
+    assert t.step == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, t.D.parameters(), strict=True))
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    batches = [make_batch(i) for i in range(6)]
+    full = trainer(seed=0)
+    full.fit(batches, steps=6, progress=False)
+
+    first = trainer(seed=0)
+    first.fit(batches[:3], steps=3, checkpoint=tmp_path / "ck.pt", progress=False)
+    resumed = trainer(seed=123).resume(tmp_path / "ck.pt")  # other seed: everything must come from the file
+    assert resumed.step == 3
+    resumed.fit(batches[3:], steps=6, progress=False)
+    assert resumed.history == full.history  # every loss of every step, bit for bit
+    for a, b in zip(resumed.G.state_dict().values(), full.G.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_round_trip_and_weights_only(tmp_path):
+    t = trainer()
+    t.train_step(make_batch(0))
+    path = t.save(tmp_path / "ck.pt")
+    assert not list(tmp_path.glob("*.tmp"))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert state["step"] == 1 and state["config"]["ngf"] == 8
+    loaded = Pix2Pix.from_checkpoint(path)
+    assert loaded.config == TINY
+    for a, b in zip(loaded.D.state_dict().values(), t.D.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+    class Evil:  # a pickle that runs code must not load
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"config": {}, "G": Evil(), "step": 0}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        read_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    t = trainer()
+    path = t.save(tmp_path / "ck.pt")
+    t.train_step(make_batch(0))
+
+    def broken_save(obj, f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train_mod.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        t.save(path)
+    monkeypatch.undo()
+    assert read_checkpoint(path)["step"] == 0
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_architecture_mismatch_is_named(tmp_path):
+    path = trainer().save(tmp_path / "ck.pt")
+    wider = Pix2PixConfig(image_size=32, num_downs=5, ngf=16, ndf=8)
+    with pytest.raises(CheckpointError, match="ngf: checkpoint 8 vs model 16"):
+        trainer(config=wider).resume(path)
+    state = read_checkpoint(path)
+    state["G"].pop("down.0.0.weight")
+    with pytest.raises(CheckpointError, match="missing down.0.0.weight"):
+        trainer().load_state_dict(state)
+
+
+def test_an_interrupt_saves_a_checkpoint(tmp_path):
+    def batches():
+        for i in range(10):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield make_batch(i)
+
+    t = trainer()
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(batches(), steps=10, checkpoint=tmp_path / "ck.pt", progress=False)
+    assert read_checkpoint(tmp_path / "ck.pt")["step"] == 3
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
+def test_ctrl_c_lets_the_step_finish_then_saves(tmp_path):
+    def press_ctrl_c(t):
+        if t.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    t = trainer()
+    with pytest.raises(KeyboardInterrupt):
+        t.fit([make_batch(0)], steps=10, checkpoint=tmp_path / "ck.pt", on_step=press_ctrl_c, progress=False)
+    assert t.step == 2 and read_checkpoint(tmp_path / "ck.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_loss_log_csv(tmp_path):
+    t = trainer()
+    t.fit([make_batch(0)], steps=2, progress=False)
+    lines = write_loss_log(t.history, tmp_path / "losses.csv").read_text().splitlines()
+    assert lines[0] == "step,loss_D,loss_D_real,loss_D_fake,loss_G,loss_G_GAN,loss_G_L1"
+    assert len(lines) == 3 and lines[2].startswith("2,")
+
+
+def test_empty_data_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty"):
+        trainer().fit([], steps=1, progress=False)
