@@ -49,10 +49,10 @@ def read_image(path: str | Path) -> Image.Image:
 def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: int) -> Image.Image:
     """An RGB version of ``image`` (same size) whose colours come from ``generator``."""
     device = next(generator.parameters()).device
-    rgb = torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1)[None].to(device)
+    rgb = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].to(device)
     L_full, _ = normalize_lab(rgb_to_lab(rgb))
     small = image.convert("RGB").resize((image_size, image_size), Image.BICUBIC)
-    small_rgb = torch.from_numpy(np.asarray(small)).permute(2, 0, 1)[None].to(device)
+    small_rgb = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].to(device)
     L_small, _ = normalize_lab(rgb_to_lab(small_rgb))
     ab = generator(L_small).float()
     ab_full = F.interpolate(ab, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
