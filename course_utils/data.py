@@ -234,6 +234,11 @@ def load_split(name_or_path) -> tuple[list[Path], list[Path]]:
     return train, val
 
 
+def split_name(profile) -> str:
+    """The manifest's name for a profile: everything that decides the split is in it."""
+    return f"{profile.dataset}_n{profile.n_images}_val{profile.val_fraction:g}_seed{profile.seed}"
+
+
 def course_split(profile) -> tuple[list[Path], list[Path]]:
     """(train, val) for a profile: its dataset, split once and then always read back from the manifest."""
     if profile.dataset == "bundled":
@@ -242,7 +247,7 @@ def course_split(profile) -> tuple[list[Path], list[Path]]:
         paths = coco_sample_paths(profile.n_images, profile.seed)
     else:
         raise ValueError(f"Unknown dataset {profile.dataset!r}; expected 'bundled' or 'coco'")
-    name = f"{profile.dataset}_n{profile.n_images}_val{profile.val_fraction:g}_seed{profile.seed}"
+    name = split_name(profile)
     if (splits_dir() / f"{name}.json").is_file():
         return load_split(name)
     train, val = split_paths(paths, profile.val_fraction, profile.seed)
