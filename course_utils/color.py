@@ -52,10 +52,21 @@ def _linear_from_uint8(rgb: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, rgb.flatten().int()).view(rgb.shape)
 
 
+def _lab_curve(t: torch.Tensor, in_place: bool) -> torch.Tensor:
+    """CIE's f(t): the cube root above (6/29)**3, a straight line below. ``in_place`` reuses ``t``."""
+    line = t * _KAPPA + _LAB_OFFSET
+    above = t > _EPSILON
+    if in_place:  # no gradients to keep: overwrite t rather than allocate (2x faster on a CPU)
+        root = t.clamp_(min=_EPSILON).log_().div_(3).exp_()
+    else:  # exp(log(t) / 3) is faster than t ** (1/3) on CPU; the clamp keeps the unused branch finite
+        root = torch.exp(torch.log(t.clamp(min=_EPSILON)) / 3)
+    return torch.where(above, root, line)
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB, shape [3, H, W] or [N, 3, H, W], float in [0, 1] or uint8 -> Lab with L in [0, 100].
 
-    Float input keeps its dtype (float64 in, float64 out); uint8 input gives float32.
+    Float input keeps its dtype (float64 in, float64 out) and its gradients; uint8 input gives float32.
     """
     _check_shape(rgb, "rgb")
     if rgb.dtype == torch.uint8:
@@ -65,9 +76,7 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     else:
         raise TypeError(f"rgb_to_lab expects floats in [0, 1] or uint8 pixels, got dtype {rgb.dtype}")
     xyz = _mix(_WHITE_XYZ_FROM_RGB, linear)  # X/Xn, Y/Yn, Z/Zn
-    cube_root = torch.exp(torch.log(xyz.clamp(min=_EPSILON)) / 3)  # faster than ** (1/3) on CPU
-    f = torch.where(xyz > _EPSILON, cube_root, _KAPPA * xyz + _LAB_OFFSET)
-    fx, fy, fz = f.unbind(-3)
+    fx, fy, fz = _lab_curve(xyz, in_place=not xyz.requires_grad).unbind(-3)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
 
 

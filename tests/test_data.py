@@ -10,6 +10,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from course_utils import data
+from course_utils.color import normalize_lab, rgb_to_lab
 from course_utils.config import get_profile
 from course_utils.data import (
     ColorizationDataset,
@@ -341,3 +342,11 @@ def test_loaders_need_images_on_both_sides(data_home):
     paths = sorted(photo_folder(data_home / "photos", n=2).glob("*.png"))
     with pytest.raises(ValueError, match="val"):
         make_dataloaders(paths, [], size=16, batch_size=2, device="cpu")
+
+
+def test_batched_conversion_in_chunks_equals_the_whole_batch():
+    rgb = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)  # more than data.CPU_CHUNK images
+    chunked = data.lab_batch(rgb)
+    L, ab = normalize_lab(rgb_to_lab(rgb))
+    torch.testing.assert_close(chunked["L"], L, atol=1e-6, rtol=0)
+    torch.testing.assert_close(chunked["ab"], ab, atol=1e-6, rtol=0)
