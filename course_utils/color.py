@@ -30,7 +30,7 @@ def _check_shape(image: torch.Tensor, what: str) -> None:
 
 def _mix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """Apply a 3x3 colour matrix to the channel axis of [..., 3, H, W]."""
-    m = matrix.to(dtype=image.dtype, device=image.device)
+    m = matrix.to(image.dtype).to(image.device)  # cast first: some devices (MPS) have no float64
     return (m @ image.flatten(-2)).view(image.shape)
 
 

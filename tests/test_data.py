@@ -64,6 +64,7 @@ def photo_folder(root, n=6, size=(32, 24)):
 
 # --- COCO: never the network --------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit noise when fastai is imported
 def test_coco_offline_fails_fast_and_says_what_to_do(data_home, monkeypatch):
     monkeypatch.setattr(data, "_can_reach", lambda host, timeout=5.0: False)
     start = time.perf_counter()
@@ -99,6 +100,28 @@ def test_coco_selection_is_deterministic_and_needs_no_network(data_home, monkeyp
     assert coco_sample_paths(n=10, seed=1) == first
     assert coco_sample_paths(n=10, seed=2) != first
     assert len(coco_sample_paths(n=100, seed=1)) == 40  # asking for more than exist gives all
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_coco_download_goes_into_the_course_data_folder(data_home, monkeypatch):
+    import fastai.data.external
+
+    calls = []
+
+    def fake_untar_data(url, **kwargs):
+        calls.append((url, kwargs))
+        (data_home / "coco_sample" / "train_sample").mkdir(parents=True)
+        return data_home / "coco_sample"
+
+    monkeypatch.setattr(data, "_can_reach", lambda *a, **k: True)
+    monkeypatch.setattr(fastai.data.external, "untar_data", fake_untar_data)
+    assert data.coco_sample_folder() == data_home / "coco_sample"
+    (url, kwargs), = calls
+    assert url.endswith("coco_sample.tgz")
+    for key in ("base", "data", "archive"):
+        assert str(kwargs[key]).startswith(str(data_home)), key  # never ~/.fastai
+    data.coco_sample_folder()
+    assert len(calls) == 1  # already there: no second download
 
 
 def test_choice_depends_on_names_not_on_folder_or_order(tmp_path):
