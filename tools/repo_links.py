@@ -7,6 +7,7 @@ which is set once, in ``[tool.course]`` of pyproject.toml. ``--check`` only repo
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -29,13 +30,30 @@ def expected(name: str) -> tuple[str, str]:
     return badge, f'COURSE_REPO = "https://github.com/{repo}"'
 
 
-def fix(text: str, name: str) -> str:
-    badge, guard = expected(name)
-    return GUARD.sub(guard, BADGE.sub(badge, text))
+def sources(path: Path) -> str:
+    """The notebook's cell sources as plain text (the file itself is JSON, with escaped quotes)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells)
+
+
+def fix(path: Path) -> bool:
+    """Rewrite the badge and guard of one notebook; True when something changed."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    badge, guard = expected(path.name)
+    changed = False
+    for cell in notebook["cells"]:
+        old = "".join(cell["source"])
+        new = GUARD.sub(guard, BADGE.sub(badge, old))
+        if new != old:
+            cell["source"] = new.splitlines(keepends=True)
+            changed = True
+    if changed:
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changed
 
 
 def problems(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
+    text = sources(path)
     badge, guard = expected(path.name)
     found = []
     if badge not in text:
@@ -57,10 +75,7 @@ def main() -> None:
         print("\n".join(found) or f"{len(notebooks)} notebooks point to {course_repository()[0]}")
         sys.exit(1 if found else 0)
     for nb in notebooks:
-        text = nb.read_text(encoding="utf-8")
-        new = fix(text, nb.name)
-        if new != text:
-            nb.write_text(new, encoding="utf-8")
+        if fix(nb):
             print(f"updated {nb.name}")
 
 
