@@ -101,7 +101,7 @@ def run_train(args) -> int:
         print(f"Interrupted at step {trainer.step}; continue with --resume.", file=sys.stderr)
         return 130
     write_loss_log(trainer.history, args.out / "losses.csv")
-    print(evaluate(trainer.predict_ab, val_data))
+    print(evaluate(trainer.predict_ab, val_data, max_images=500))
     print(f"Done: {checkpoint}, {args.out / 'losses.csv'}, {samples}/")
     return 0
 

@@ -175,14 +175,13 @@ class Pix2Pix:
         x = x.to(self.device, non_blocking=True).float()
         return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
 
-    def _check_finite(self, values: dict) -> None:
+    def _check_finite(self, values: dict, applied: str) -> None:
         bad = {k: v for k, v in values.items() if not np.isfinite(v)}
         if bad:
             raise NonFiniteLossError(
-                f"Training stopped at step {self.step + 1}: {bad} is not a finite number, so this step "
-                "was not applied. The weights are as after the previous step. Usual causes: a learning "
-                "rate that is too high, or broken input (check the batch for NaN). Resume from the last "
-                "checkpoint, perhaps with a lower learning rate."
+                f"Training stopped at step {self.step + 1}: {bad} is not a finite number. {applied} "
+                "Usual causes: a learning rate that is too high, or broken input (check the batch for "
+                "NaN). Resume from the last checkpoint, perhaps with a lower learning rate."
             )
 
     def train_step(self, batch: dict) -> dict:
@@ -201,7 +200,7 @@ class Pix2Pix:
             d_fake = self.gan_loss(self._D(torch.cat([L, fake_ab.detach()], 1)), real=False)
             loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper: D learns slower than G
         values = dict(zip(LOSS_NAMES[:3], torch.stack([loss_D, d_real, d_fake]).tolist(), strict=True))
-        self._check_finite(values)
+        self._check_finite(values, "No weights were changed by this step.")
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
 
@@ -213,7 +212,7 @@ class Pix2Pix:
         g_l1 = F.l1_loss(fake_ab.float(), ab)
         loss_G = g_gan + self.config.lambda_l1 * g_l1
         g_values = dict(zip(LOSS_NAMES[3:], torch.stack([loss_G, g_gan, g_l1]).tolist(), strict=True))
-        self._check_finite(g_values)
+        self._check_finite(g_values, "D's update of this step was applied, G's was not.")
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
@@ -273,7 +272,8 @@ class Pix2Pix:
                         if self.step >= steps:
                             break
                     if n_batches == 0:
-                        raise ValueError("The training data is empty: no batch to train on.")
+                        raise ValueError("The training data gave no batch (empty, or an iterator that "
+                                         "has run out): nothing to train on.")
         except KeyboardInterrupt:
             if checkpoint:
                 self.save(checkpoint)
