@@ -67,3 +67,14 @@ def test_evaluate_a_perfect_model_beats_the_gray_baseline():
     assert result.model["colourfulness"] == pytest.approx(result.real_colorfulness, rel=1e-3)
     assert "gray baseline" in str(result) and "<table>" in result._repr_html_()
     assert evaluate(lambda x: torch.zeros_like(x).repeat(1, 2, 1, 1), batches, max_images=4).n_images == 4
+
+
+def test_comparison_grid_rows_are_gray_generated_real():
+    from course_utils.viz import comparison_grid
+
+    _, L, ab = photos(3, size=8)
+    grid = comparison_grid(L, torch.zeros_like(ab), ab, max_rows=2)
+    assert grid.shape == (16, 24, 3) and grid.dtype == np.uint8
+    gray, generated, real = grid[:8, :8], grid[:8, 8:16], grid[:8, 16:]
+    assert np.array_equal(gray, generated)  # ab = 0 predicted: the gray picture
+    assert np.abs(gray.astype(int) - real.astype(int)).max() > 10
