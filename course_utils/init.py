@@ -196,11 +196,11 @@ def layer_stats(model: nn.Module, x: torch.Tensor, backward: bool = True, kinds:
     def hook(module, _inputs, output, name):
         if not isinstance(output, torch.Tensor):
             return
-        out = output.detach().float()
+        out = output.detach().double()
         record = LayerStat(name, type(module).__name__, out.mean().item(), out.std().item())
         records.append(record)
         if backward and output.requires_grad:
-            output.register_hook(lambda g: setattr(record, "grad_std", g.float().std().item()))
+            output.register_hook(lambda g: setattr(record, "grad_std", g.double().std().item()))
 
     for name, module in model.named_modules():
         if next(module.children(), None) is None and (not kinds or isinstance(module, kinds)):
