@@ -94,13 +94,14 @@ def init_weights(model: nn.Module, scheme: str = "normal", gain: float | None = 
     - ``orthogonal``: a (flattened) orthogonal matrix times ``gain`` (default 1).
     - ``zeros``; ``constant`` (needs ``value``): every weight the same -- for demonstrations only.
 
-    Returns an ``InitSummary`` (prints as one line).
+    ``nonlinearity`` and ``a`` (leaky ReLU's slope) name the activation feeding the layers; only Kaiming
+    uses them. Returns an ``InitSummary`` (prints as one line).
     """
     _check_choice("scheme", scheme, SCHEMES)
     _check_choice("mode", mode, MODES)
     _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-    if scheme == "constant" and value is None:
-        raise ValueError("scheme='constant' needs the value to fill with, "
+    if (scheme == "constant") != (value is not None):
+        raise ValueError("value= goes with scheme='constant', and only with it: "
                          "e.g. init_weights(model, 'constant', value=0.5).")
     if gain is None:
         gain = 0.02 if scheme == "normal" else 1.0

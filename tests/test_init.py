@@ -142,7 +142,8 @@ def test_fan_errors():
     ({"scheme": "he"}, ["scheme 'he'", "kaiming_normal", "xavier_uniform"]),
     ({"scheme": "kaiming_normal", "mode": "fan_avg"}, ["mode 'fan_avg'", "fan_in, fan_out"]),
     ({"nonlinearity": "gelu"}, ["nonlinearity 'gelu'", "leaky_relu"]),
-    ({"scheme": "constant"}, ["value"]),
+    ({"scheme": "constant"}, ["value=", "'constant'"]),
+    ({"scheme": "normal", "value": 0.5}, ["value=", "only with it"]),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, words):
     with pytest.raises(ValueError) as err:
