@@ -121,9 +121,16 @@ def test_bad_input_is_a_clear_error():
         rgb_to_lab(torch.zeros(3, 2, 2, dtype=torch.int64))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_runs_on_the_gpu():
-    x = chw(sample_pixels()["random"]).unsqueeze(0)
-    lab = rgb_to_lab(x.cuda())
-    assert lab.is_cuda
-    torch.testing.assert_close(lab.cpu(), rgb_to_lab(x), atol=1e-3, rtol=0)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # every device this machine has
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_result_on_every_device(device):
+    pixels = chw(sample_pixels()["random"]).unsqueeze(0)  # uint8
+    reference = rgb_to_lab(pixels.double() / 255)  # float64 on the CPU
+    for rgb in (pixels, pixels.float() / 255):  # the uint8 table path and the float path
+        lab = rgb_to_lab(rgb.to(device))
+        assert lab.device.type == device
+        torch.testing.assert_close(lab.cpu().double(), reference, atol=1e-3, rtol=0)
+    back = lab_to_rgb(lab).cpu()
+    torch.testing.assert_close(back, pixels.float() / 255, atol=1e-4, rtol=0)
