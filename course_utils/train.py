@@ -362,7 +362,8 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path} is not a readable course checkpoint: {err}") from err
+        raise CheckpointError(f"{path} is not a readable course checkpoint (a truncated or foreign file?): "
+                              f"{type(err).__name__}: {err}") from err
     missing = {"config", "G", "step"} - set(state) if isinstance(state, dict) else {"config"}
     if missing:
         raise CheckpointError(f"{path} is not a course checkpoint (missing {sorted(missing)}).")
