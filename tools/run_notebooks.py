@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 
 def failing_cell(nb) -> tuple[int, str]:
@@ -35,13 +37,21 @@ def clean_metadata(nb) -> None:
         cell.metadata.pop("execution", None)
 
 
+def execute(nb, folder: Path, timeout: int) -> None:
+    """Run every cell in a fresh kernel started in ``folder``."""
+    # IPC sockets: the kernel talks to us through local files, not an unencrypted TCP port. They need
+    # an absolute path, as the kernel runs in the notebook's folder and we do not.
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", config=ipc,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+
+
 def run(path: Path, out_dir: Path | None, timeout: int) -> float:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
-        client.execute()
+        execute(nb, path.parent, timeout)
     except CellExecutionError as err:
         index, first_line = failing_cell(nb)
         print(f"\nFAILED: {path} code cell {index} ({first_line!r})\n{err}", file=sys.stderr)
