@@ -16,13 +16,33 @@ import psutil
 import torch
 import torchvision
 
+DEVICE_ENV = "COURSE_DEVICE"
+DEVICE_CHOICES = ("cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
 
 def pick_device() -> torch.device:
-    """The fastest device available: a CUDA GPU, then Apple's MPS, then the CPU."""
+    """The fastest device available: a CUDA GPU, then Apple's MPS, then the CPU.
+
+    ``COURSE_DEVICE`` = ``cpu`` | ``cuda`` | ``mps`` forces one (``make test`` uses the CPU, whose
+    outputs the notebooks' checked cells hold).
+    """
+    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if wanted:
+        if wanted not in DEVICE_CHOICES:
+            raise ValueError(f"Unknown {DEVICE_ENV}={wanted!r}; allowed: {', '.join(DEVICE_CHOICES)}.")
+        available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+        if not available[wanted]:
+            raise RuntimeError(f"{DEVICE_ENV}={wanted} but this machine has no {wanted} device; "
+                               f"unset {DEVICE_ENV} to let the course choose.")
+        return torch.device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
 

@@ -1,8 +1,14 @@
 import subprocess
 
+import pytest
 import torch
 
 from course_utils import device as dev
+
+
+@pytest.fixture(autouse=True)
+def no_forced_device(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
 
 
 def test_pick_device_on_a_cpu_only_machine(monkeypatch):
@@ -72,3 +78,19 @@ def test_colab_detection(monkeypatch):
 def test_cudnn_version_numbers_are_readable():
     assert dev.cudnn_version_string(8902) == "8.9.2"
     assert dev.cudnn_version_string(92400) == "9.24.0"
+
+
+def test_forced_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("COURSE_DEVICE", " CPU ")
+    assert dev.pick_device() == torch.device("cpu")
+
+
+def test_forced_device_that_is_missing_or_unknown(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="no cuda device"):
+        dev.pick_device()
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="cpu, cuda, mps"):
+        dev.pick_device()
