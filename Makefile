@@ -9,7 +9,6 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # The unit tests and notebooks never touch the network; the quick profile is what CI checks, on the
 # CPU (the notebooks' checked outputs come from a CPU run).
 export COURSE_PROFILE ?= quick
-export MPLBACKEND ?= Agg
 
 .PHONY: course test lint unit nbval notebooks lab repo-links bench clean
 
@@ -37,9 +36,9 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	COURSE_DEVICE=cpu $(PY) -m pytest --nbval-lax notebooks
 
-## notebooks: re-run every notebook in place so the committed outputs are a fresh quick-profile run
+## notebooks: re-run every notebook in place so the committed outputs are a fresh quick-profile CPU run
 notebooks: $(STAMP) repo-links
-	$(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS)
+	COURSE_DEVICE=cpu $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS)
 
 ## repo-links: write the repository named in pyproject.toml into every badge and Colab guard
 repo-links: $(STAMP)

@@ -63,3 +63,14 @@ def test_committed_outputs_are_a_clean_run(path):
         assert has_error == expected_error, source(c)[:80]
         if expected_error:
             assert "raises-exception" in c["metadata"].get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_were_drawn(path):
+    """A figure saved as its text stub alone ('<Figure size ...>') means the kernel drew nothing,
+    e.g. because MPLBACKEND=Agg reached it: the reader would see no picture."""
+    for c in cells(path):
+        for out in c.get("outputs", []):
+            data = out.get("data", {})
+            if "".join(data.get("text/plain", "")).startswith("<Figure size"):
+                assert "image/png" in data, f"{path.name}: a figure without its picture"
