@@ -99,3 +99,8 @@ def normalize_lab(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def denormalize_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`normalize_lab`: network-scaled (L, ab) -> Lab."""
     return torch.cat([(L + 1.0) * 50.0, ab * 110.0], dim=-3)
+
+
+def normalized_to_rgb(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Network-scaled L and ab (any float dtype, e.g. a generator's bf16) -> sRGB in [0, 1]."""
+    return lab_to_rgb(denormalize_lab(L.float(), ab.float()))

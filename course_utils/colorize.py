@@ -14,7 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.nn import functional as F
 
-from .color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from .color import normalize_lab, normalized_to_rgb, rgb_to_lab
 from .data import load_rgb
 from .train import Pix2PixConfig, load_module, read_checkpoint
 
@@ -56,7 +56,7 @@ def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: i
     L_small, _ = normalize_lab(rgb_to_lab(small_rgb))
     ab = generator(L_small).float()
     ab_full = F.interpolate(ab, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
-    out = lab_to_rgb(denormalize_lab(L_full, ab_full))[0]
+    out = normalized_to_rgb(L_full, ab_full)[0]
     return Image.fromarray((out.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8))
 
 

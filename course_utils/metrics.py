@@ -19,11 +19,6 @@ from skimage.color import deltaE_ciede2000
 from .color import denormalize_lab, lab_to_rgb
 
 
-def to_rgb(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Network-scaled L [N,1,H,W] and ab [N,2,H,W] -> RGB [N,3,H,W] in [0, 1]."""
-    return lab_to_rgb(denormalize_lab(L.float(), ab.float()))
-
-
 def ab_mae(fake_ab: torch.Tensor, real_ab: torch.Tensor) -> torch.Tensor:
     """Per-image mean |a - a'| and |b - b'| in Lab units, from network-scaled ab."""
     return (fake_ab.float() - real_ab.float()).abs().mean(dim=(1, 2, 3)) * 110.0

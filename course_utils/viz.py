@@ -49,7 +49,7 @@ def comparison_grid(L, fake_ab, real_ab, max_rows: int = 4) -> np.ndarray:
     """Rows of gray input | generated | real, from network-scaled tensors, as one uint8 HxWx3 image."""
     import torch
 
-    from .metrics import to_rgb
+    from .color import normalized_to_rgb as to_rgb
 
     n = min(max_rows, L.shape[0])
     L, fake_ab, real_ab = (t[:n].detach().float().cpu() for t in (L, fake_ab, real_ab))
