@@ -1,137 +1,333 @@
-"""The course's command line.
+"""The course's command line: train and colorize, with one clear line for every problem.
 
     python -m course_utils train --data DIR --out RUN_DIR [--profile quick|full] [--steps N] [--resume]
+    torchrun --standalone --nproc_per_node=N -m course_utils train --data DIR --out RUN_DIR ...
     python -m course_utils colorize --checkpoint FILE INPUT... --out DIR
 
 ``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv and RUN_DIR/samples/step_NNNNNN.png
 (gray | generated | real). ``colorize`` writes NAME_color.png for every input photo, at its own size.
+
+Exit status: 0 done; 1 some photos could not be colorized (the others were); 2 bad arguments, paths,
+data or checkpoint (nothing was changed); 3 training stopped on a non-finite loss; 4 the disk is full;
+5 an unexpected error (one line, details in a log file); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import os
+import signal
 import sys
+import tempfile
+import time
+import traceback
 import warnings
 from pathlib import Path
 
+from .errors import CourseError, DiskFullError, PeerFailedError, Terminated
+from .files import shown
+
 CHECKPOINT_NAME = "checkpoint.pt"
+LOSSES_NAME = "losses.csv"
+EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_TERMINATED = 5, 130, 143
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0],
+                                     epilog=__doc__.split("\n\n")[-1])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train Pix2Pix on a folder of photos")
+    train = commands.add_parser("train", help="train Pix2Pix on a folder of photos (also under torchrun)")
     train.add_argument("--data", type=Path, help="folder of photos (default: the profile's dataset)")
     train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints, logs, samples")
     train.add_argument("--profile", choices=("quick", "full", "auto"),
                        help="default: $COURSE_PROFILE, else auto")
-    train.add_argument("--steps", type=int, help="total optimiser steps (default: the profile's)")
+    train.add_argument("--steps", type=_positive(int), metavar="N",
+                       help="total optimiser steps (default: the profile's)")
+    train.add_argument("--batch-size", type=_positive(int), metavar="N", help="images per step and process "
+                       "(default: the profile's; under torchrun the global batch is N x processes)")
+    train.add_argument("--lr", type=_positive(float), metavar="X", help="Adam's learning rate (default: the "
+                       "paper's 2e-4)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    train.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
-    train.add_argument("--sample-every", type=int, default=500, metavar="N")
+    train.add_argument("--checkpoint-every", type=_positive(int), metavar="N",
+                       help="steps between checkpoints, at least 1 (default: the profile's; one is also "
+                       "written at the end and on Ctrl-C or SIGTERM)")
+    train.add_argument("--sample-every", type=_positive(int), metavar="N",
+                       help="steps between sample grids, at least 1 (default: --checkpoint-every)")
     train.add_argument("--compile", action="store_true", help="torch.compile the networks (GPU)")
-    train.add_argument("--device", help="cuda, mps or cpu (default: the fastest available)")
+    train.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the fastest available)")
+    train.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA GPUs: BatchNorm "
+                       "statistics over the global batch (SyncBatchNorm)")
     train.set_defaults(run=run_train)
 
     colorize = commands.add_parser("colorize", help="colorize photos with a trained checkpoint")
-    colorize.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by train")
+    colorize.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
     colorize.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     colorize.add_argument("--out", type=Path, required=True, help="folder for the NAME_color.png results")
-    colorize.add_argument("--device", help="cuda, mps or cpu (default: the fastest available)")
+    colorize.add_argument("--overwrite", action="store_true", help="redo photos already colorized in --out")
+    colorize.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the fastest available)")
     colorize.set_defaults(run=run_colorize)
     return parser
 
 
-def _device(name):
-    import torch
-
+# ------------------------------------------------------------------------------------------- train
+def run_train(args) -> int:
+    from . import distributed
     from .device import pick_device
 
-    return torch.device(name) if name else pick_device()
-
-
-def run_train(args) -> int:
-    from .config import get_profile, seed_everything
-    from .data import course_split, find_images, make_dataloaders, split_paths
-    from .metrics import evaluate
-    from .train import Pix2Pix, Pix2PixConfig, write_loss_log
-    from .viz import comparison_grid
-
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
-    profile = get_profile(args.profile, **({"train_steps": args.steps} if args.steps else {}))
-    device = _device(args.device)
-    checkpoint = args.out / CHECKPOINT_NAME
-    if args.resume and not checkpoint.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint to continue at {checkpoint}")
-    if checkpoint.is_file() and not args.resume:
-        raise FileExistsError(f"{args.out} already holds a run; pass --resume to continue it, "
-                              "or choose another --out folder.")
-    seed_everything(profile.seed)
-    if args.data is not None:
-        train_paths, val_paths = split_paths(find_images(args.data), profile.val_fraction, profile.seed)
-    else:
-        train_paths, val_paths = course_split(profile)
-    train_data, val_data = make_dataloaders(train_paths, val_paths, profile.image_size, profile.batch_size,
-                                            device=device)
-    trainer = Pix2Pix(Pix2PixConfig.from_profile(profile), device=device, compile=args.compile)
-    if args.resume:
-        trainer.resume(checkpoint)
-    print(f"{profile.summary()} | {len(train_paths)} train / {len(val_paths)} val images | device {device}"
-          + (f" | resuming at step {trainer.step}" if args.resume else ""))
-    watch = next(iter(val_data))
-    samples = args.out / "samples"
-    samples.mkdir(parents=True, exist_ok=True)
-
-    def on_step(t: Pix2Pix) -> None:
-        if t.step % args.sample_every == 0 or t.step == profile.train_steps:
-            from PIL import Image
-
-            grid = comparison_grid(watch["L"], t.predict_ab(watch["L"]), watch["ab"])
-            Image.fromarray(grid).save(samples / f"step_{t.step:06d}.png")
-        if t.step % args.checkpoint_every == 0:
-            write_loss_log(t.history, args.out / "losses.csv")
-
+    dist = distributed.start(pick_device(args.device))
     try:
-        trainer.fit(train_data, profile.train_steps, checkpoint=checkpoint,
-                    checkpoint_every=args.checkpoint_every, on_step=on_step)
-    except KeyboardInterrupt:
-        write_loss_log(trainer.history, args.out / "losses.csv")
-        print(f"Interrupted at step {trainer.step}; continue with --resume.", file=sys.stderr)
-        return 130
-    write_loss_log(trainer.history, args.out / "losses.csv")
-    print(evaluate(trainer.predict_ab, val_data, max_images=500))
-    print(f"Done: {checkpoint}, {args.out / 'losses.csv'}, {samples}/")
+        return _train(args, dist)
+    finally:
+        distributed.stop()
+
+
+def _photos(args, profile):
+    from .data import course_split, find_images, split_paths
+
+    if args.data is None:
+        return course_split(profile)
+    return split_paths(find_images(args.data), profile.val_fraction, profile.seed)
+
+
+def _train(args, dist) -> int:
+    import torch
+
+    from .checkpoint import read_checkpoint
+    from .config import get_profile, seed_everything
+    from .data import cached_pixels, load_side, make_dataloaders
+    from .files import RunLock, remove_stale_temporaries, writable_folder
+    from .paths import data_dir
+    from .train import Pix2Pix, Pix2PixConfig, check_architecture, write_loss_log
+
+    overrides = {"train_steps": args.steps, "batch_size": args.batch_size}
+    profile = get_profile(args.profile, **{k: v for k, v in overrides.items() if v})
+    config = Pix2PixConfig.from_profile(profile, **({"lr": args.lr} if args.lr else {}))
+    checkpoint, losses = args.out / CHECKPOINT_NAME, args.out / LOSSES_NAME
+    every = args.checkpoint_every or profile.checkpoint_every
+    state = paths = None
+    with contextlib.ExitStack() as held:
+        # 1. Everything that can be checked is checked before anything is cached or built.
+        with dist.all_or_none():
+            writable_folder(data_dir(), "the course's data folder (COURSE_DATA_DIR)")
+            if args.data is not None and not args.data.is_dir():
+                raise CourseError(f"--data {shown(args.data)}: no such folder.")
+            if dist.is_main:
+                writable_folder(args.out, "the run folder (--out)")
+                held.enter_context(RunLock(args.out))
+                for file in (checkpoint, losses):
+                    remove_stale_temporaries(file)
+                if args.resume:
+                    if not checkpoint.is_file():
+                        raise CourseError(f"--resume: no checkpoint to continue in {shown(args.out)}.")
+                    state = read_checkpoint(checkpoint)
+                    check_architecture(Pix2PixConfig.from_dict(state["config"]), config)
+                elif checkpoint.is_file():
+                    raise CourseError(f"{shown(args.out)} already holds a run; pass --resume to continue it, "
+                                      "or choose another --out folder.")
+                paths = _photos(args, profile)
+        with dist.all_or_none():
+            if args.resume and not dist.is_main:
+                state = read_checkpoint(checkpoint)
+            train_paths, val_paths = dist.share(paths)
+            if dist.local_rank == 0:  # one process per machine decodes the photos; the others wait
+                for split, split_paths in (("train", train_paths), ("val", val_paths)):
+                    cached_pixels(split_paths, load_side(profile.image_size, split))
+
+        # 2. The run itself.
+        seed_everything(profile.seed)
+        train_data, val_data = make_dataloaders(
+            train_paths, val_paths, profile.image_size, profile.batch_size, device=dist.device,
+            seed=profile.seed, rank=dist.rank, world_size=dist.world_size)
+        trainer = Pix2Pix(config, device=dist.device, compile=args.compile, dist=dist, sync_bn=args.sync_bn)
+        if dist.rank:
+            torch.manual_seed(profile.seed + dist.rank)  # each process its own dropout noise
+        if state is not None:
+            trainer.load_state_dict(state)
+        if dist.is_main:
+            print(f"{profile.summary()} | {len(train_paths)} train / {len(val_paths)} val images | device "
+                  f"{dist.device}" + (f" x {dist.world_size} processes" if dist.active else "")
+                  + (f" | resuming at step {trainer.step}" if state is not None else ""), flush=True)
+        on_step = _sample_writer(args, profile, val_data, every) if dist.is_main else None
+        try:
+            trainer.fit(train_data, profile.train_steps, checkpoint=checkpoint, checkpoint_every=every,
+                        on_step=on_step, after_save=lambda t: write_loss_log(t.history, losses),
+                        progress=dist.is_main)
+        except OSError as err:
+            if err.errno not in _DISK_FULL:
+                raise
+            held = trainer.saved_step
+            on_disk = f"{CHECKPOINT_NAME} holds step {held}" if held is not None else "no checkpoint yet"
+            raise DiskFullError(f"No space left on the device while writing in {shown(args.out)}: {on_disk}. "
+                                "Free some space, then continue with --resume.") from None
+        except (KeyboardInterrupt, Terminated) as stop:
+            raise type(stop)(f"{stop} (continue with --resume)") from None
+        if dist.is_main:
+            from .metrics import evaluate
+
+            print(evaluate(trainer.predict_ab, val_data, max_images=500))
+            print(f"Done: {shown(checkpoint)}, {shown(losses)}, {shown(args.out / 'samples')}/")
     return 0
 
 
-def run_colorize(args) -> int:
-    from .colorize import colorize_files
+def _sample_writer(args, profile, val_data, every: int):
+    """``on_step`` for rank 0: a gray | generated | real grid of the first validation batch, now and then."""
+    from PIL import Image
 
-    written, errors = colorize_files(args.checkpoint, args.inputs, args.out, device=_device(args.device))
-    for path in written:
-        print(f"wrote {path}")
-    for message in errors:
-        print(f"error: {message}", file=sys.stderr)
-    failed = f", {len(errors)} failed" if errors else ""
-    print(f"{len(written)} photo(s) colorized into {args.out}{failed}")
-    return 1 if errors or not written else 0
+    from .files import atomic_file
+    from .viz import comparison_grid
+
+    samples = args.out / "samples"
+    samples.mkdir(parents=True, exist_ok=True)
+    watch = next(iter(val_data))
+    sample_every = args.sample_every or every
+
+    def on_step(t) -> None:
+        if t.step % sample_every == 0 or t.step == profile.train_steps:
+            grid = comparison_grid(watch["L"], t.predict_ab(watch["L"]), watch["ab"])
+            with atomic_file(samples / f"step_{t.step:06d}.png") as f:
+                Image.fromarray(grid).save(f, format="PNG")
+
+    return on_step
+
+
+# ---------------------------------------------------------------------------------------- colorize
+def run_colorize(args) -> int:
+    from .colorize import colorize_photos, expand_inputs, load_generator, output_paths
+    from .device import pick_device
+    from .files import writable_folder
+
+    device = pick_device(args.device)
+    files, problems = expand_inputs(args.inputs, args.out)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not files:
+        raise CourseError("No photos to colorize (see above).")
+    outputs = output_paths(files, args.out)
+    writable_folder(args.out, "the output folder (--out)")
+    generator, config = load_generator(args.checkpoint, device)
+    counts = dict.fromkeys(("written", "skipped", "failed"), 0)
+    try:
+        for outcome in colorize_photos(generator, config.image_size, files, outputs, args.overwrite):
+            counts[outcome.status] += 1
+            if outcome.status == "failed":
+                print(f"error: {outcome.message}", file=sys.stderr, flush=True)
+            else:
+                note = f": {outcome.message}" if outcome.message else ""
+                print(f"{outcome.status} {shown(outcome.output)}{note}", flush=True)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{counts['written']} photo(s) written before the interrupt; run the same "
+                                "command again to finish (finished photos are skipped).") from None
+    failed = counts["failed"] + len(problems)
+    print(f"{counts['written']} photo(s) colorized into {shown(args.out)}"
+          + (f", {counts['skipped']} already there" if counts["skipped"] else "")
+          + (f", {failed} could not be" if failed else ""))
+    return 1 if failed else 0
+
+
+# -------------------------------------------------------------------------------------------- main
+def _say(message: str) -> None:
+    """Print an error line (prefixed with the process's rank in a distributed run)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    prefix = f"[process {os.environ.get('RANK', '0')}] " if world > 1 else ""
+    print(f"{prefix}{message}", file=sys.stderr, flush=True)
+
+
+def _describe_os_error(err: OSError) -> str:
+    where = f": {shown(err.filename)}" if err.filename else ""
+    return f"{err.strerror or err}{where}"
+
+
+def _unexpected(err: BaseException) -> int:
+    """One line for the learner, the whole story in a log file for a bug report."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log = Path(tempfile.gettempdir()) / f"course_utils-error-{stamp}-{os.getpid()}.log"
+    command = " ".join(map(shown, sys.argv[1:]))
+    try:
+        log.write_text(f"python -m course_utils {command}\n\n{traceback.format_exc()}", encoding="utf-8",
+                       errors="backslashreplace")
+        where = f"details in {log}"
+    except OSError:
+        where = "no log could be written"
+    first_line = (str(err).splitlines() or [""])[0][:200]
+    _say(f"error: unexpected {type(err).__name__}: {first_line} ({where}; please report it)")
+    return EXIT_UNEXPECTED
+
+
+@contextlib.contextmanager
+def _learner_friendly_process():
+    """Warnings as one line each, SIGTERM as an exception (so cleanups run), unprintable names escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+    def one_line(message, category, *_args, **_kwargs):
+        _say(f"warning: {message}")
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # e.g. "skipped 1 unreadable file": show it every time
+        warnings.showwarning = one_line
+        try:
+            previous = signal.signal(signal.SIGTERM, terminate)
+        except ValueError:  # not the main thread (e.g. called from a test's thread)
+            previous = None
+        try:
+            yield
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv=None) -> int:
-    from .colorize import ImageReadError
-    from .train import CheckpointError, NonFiniteLossError
-
     args = build_parser().parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")  # e.g. "skipped 1 unreadable file": show it every time
+    with _learner_friendly_process():
+        try:
             return args.run(args)
-    except (CheckpointError, NonFiniteLossError, ImageReadError, FileNotFoundError, FileExistsError,
-            ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        except PeerFailedError as err:
+            if os.environ.get("RANK", "0") == "0":
+                _say(f"error: {err}")
+            return err.exit_code
+        except CourseError as err:
+            _say(f"error: {err}")
+            return err.exit_code
+        except KeyboardInterrupt as err:
+            _say(f"interrupted{f': {err}' if str(err) else ''}")
+            return EXIT_INTERRUPTED
+        except Terminated as err:
+            _say(f"stopped by SIGTERM{f': {err}' if str(err) else ''}")
+            return EXIT_TERMINATED
+        except OSError as err:  # files, folders, permissions, network: the learner's to fix
+            if err.errno in _DISK_FULL:
+                _say(f"error: no space left on the device ({_describe_os_error(err)}); what was written "
+                     "before is intact.")
+                return DiskFullError.exit_code
+            _say(f"error: {_describe_os_error(err) if err.errno is not None else err}")
+            return CourseError.exit_code
+        except ValueError as err:
+            _say(f"error: {err}")
+            return CourseError.exit_code
+        except Exception as err:
+            return _unexpected(err)
 
 
 if __name__ == "__main__":

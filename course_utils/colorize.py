@@ -3,26 +3,36 @@
 The network sees an ``image_size`` square version of the photo; its ab (the colour) is upsampled to
 the photo's size and combined with the photo's own full-resolution L (the detail), so the result is as
 sharp as the input. Colour varies slowly across an image, which is why the upsampling costs little.
+Large photos are converted in horizontal strips, so memory stays near 8 bytes per pixel (the photo and
+its result) however large the photo is; Pillow refuses images over ``Image.MAX_IMAGE_PIXELS`` x 2
+(about 179 megapixels) as possible decompression bombs, and so does the course.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-from torch.nn import functional as F
+from PIL import Image
 
+from .checkpoint import load_module, read_checkpoint
 from .color import normalize_lab, normalized_to_rgb, rgb_to_lab
 from .data import load_rgb
-from .train import Pix2PixConfig, load_module, read_checkpoint
+from .errors import ImageReadError
+from .files import atomic_file, shown
+from .train import Pix2PixConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+OUTPUT_SUFFIX = "_color.png"
+STRIP_PIXELS = 2**21  # pixels converted at a time (about 2 megapixels: ~200 MB of temporaries)
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last 12 bytes of every complete PNG file
 
-
-class ImageReadError(ValueError):
-    """A file that is not an image Pillow can read."""
+__all__ = ["ImageReadError", "colorize_files", "colorize_image", "colorize_photos", "load_generator",
+           "read_image"]
 
 
 def load_generator(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Module, Pix2PixConfig]:
@@ -37,43 +47,102 @@ def load_generator(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Modul
 def read_image(path: str | Path) -> Image.Image:
     """Any image file as upright 8-bit RGB (grey, palette, 16-bit, transparency: see ``data.load_rgb``)."""
     path = Path(path)
+    if path.is_dir():
+        raise ImageReadError(f"{shown(path)}: a folder, not an image.")
     if not path.is_file():
-        raise FileNotFoundError(f"No such image file: {path}")
+        raise ImageReadError(f"{shown(path)}: no such file (or not a regular file).")
     try:
-        return load_rgb(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"Cannot read {path} as an image ({err}).") from err
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large photos go in strips
+            return load_rgb(path)
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"Cannot read {shown(path)}: {err} (refused, as Pillow does).") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"Cannot read {shown(path)} as an image ({err}).") from None
+
+
+def upsampling_matrix(n_out: int, n_in: int) -> torch.Tensor:
+    """[n_out, n_in] weights of bilinear upsampling along one axis (``F.interpolate``, align_corners=False).
+
+    Upsampling a [n_in, n_in] image to [H, W] is then ``rows @ image @ cols.T``, and any band of rows of
+    the result can be computed alone.
+    """
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    low = src.floor().long().clamp(max=n_in - 1)
+    high = (low + 1).clamp(max=n_in - 1)
+    weight = src - low
+    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    matrix[rows, low] += 1 - weight
+    matrix[rows, high] += weight
+    return matrix.float()
+
+
+def _lab_input(rgb: np.ndarray, device) -> torch.Tensor:
+    """Network-scaled L, [1, 1, H, W], of an [H, W, 3] uint8 array."""
+    return normalize_lab(rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device)))[0]
 
 
 @torch.no_grad()
-def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: int) -> Image.Image:
+def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: int,
+                   strip_pixels: int = STRIP_PIXELS) -> Image.Image:
     """An RGB version of ``image`` (same size) whose colours come from ``generator``."""
     device = next(generator.parameters()).device
-    rgb = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].to(device)
-    L_full, _ = normalize_lab(rgb_to_lab(rgb))
-    small = image.convert("RGB").resize((image_size, image_size), Image.BICUBIC)
-    small_rgb = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].to(device)
-    L_small, _ = normalize_lab(rgb_to_lab(small_rgb))
-    ab = generator(L_small).float()
-    ab_full = F.interpolate(ab, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
-    out = normalized_to_rgb(L_full, ab_full)[0]
-    return Image.fromarray((out.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8))
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    small = np.asarray(image.resize((image_size, image_size), Image.BICUBIC))
+    ab = generator(_lab_input(small, device)).float()[0]  # [2, image_size, image_size]
+    width, height = image.size
+    rows = upsampling_matrix(height, image_size).to(device)
+    cols_t = upsampling_matrix(width, image_size).to(device).T
+    out = Image.new("RGB", image.size)
+    step = max(1, strip_pixels // width)
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        L = _lab_input(np.asarray(image.crop((0, top, width, bottom))), device)
+        ab_strip = rows[top:bottom] @ ab @ cols_t  # [2, strip height, width]
+        rgb = normalized_to_rgb(L, ab_strip[None])[0]
+        pixels = (rgb.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        out.paste(Image.fromarray(pixels), (0, top))
+    return out
 
 
-def expand_inputs(inputs) -> list[Path]:
-    """Files as given, folders as the images inside them (sorted); a missing path is an error."""
-    files = []
+def expand_inputs(inputs, out_dir: Path | None = None) -> tuple[list[Path], list[str]]:
+    """(image files, problems): files as given, folders as the images in them (sorted, each file once).
+
+    In a folder, hidden files, special files and sub-folders are skipped, as ``find_images`` does;
+    a sub-folder named like an image is reported. In the output folder, earlier results
+    (``*_color.png``) are not inputs. A missing path or a folder without images is a problem, not an
+    error: the other inputs still count.
+    """
+    files, problems, seen = [], [], set()
+    out_dir = Path(out_dir).resolve() if out_dir is not None else None
+
+    def add(path: Path) -> None:
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            files.append(path)
+
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = 0
+            for p in sorted(item.iterdir()):
+                if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if p.is_dir():
+                    problems.append(f"{shown(p)}: a folder, not an image.")
+                elif p.is_file() and not (item.resolve() == out_dir and p.name.endswith(OUTPUT_SUFFIX)):
+                    add(p)
+                    found += 1
             if not found:
-                raise FileNotFoundError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in the folder {item}")
-            files += found
+                problems.append(f"{shown(item)}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder.")
+        elif item.is_file():
+            add(item)
         elif item.exists():
-            files.append(item)
+            problems.append(f"{shown(item)}: not a regular file (a device, pipe or socket).")
         else:
-            raise FileNotFoundError(f"No such file or folder: {item}")
-    return files
+            problems.append(f"{shown(item)}: no such file or folder.")
+    return files, problems
 
 
 def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
@@ -81,32 +150,71 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
     taken, outputs = set(), []
     inputs = {f.resolve() for f in files}
     for f in files:
-        candidate, n = out_dir / f"{f.stem}_color.png", 2
+        candidate, n = out_dir / f"{f.stem}{OUTPUT_SUFFIX}", 2
         while candidate.resolve() in taken:
-            candidate, n = out_dir / f"{f.stem}_{n}_color.png", n + 1
+            candidate, n = out_dir / f"{f.stem}_{n}{OUTPUT_SUFFIX}", n + 1
         if candidate.resolve() in inputs:
-            raise ValueError(f"Writing {candidate} would overwrite an input photo; "
+            raise ValueError(f"Writing {shown(candidate)} would overwrite an input photo; "
                              "choose another --out folder.")
         taken.add(candidate.resolve())
         outputs.append(candidate)
     return outputs
 
 
-def colorize_files(checkpoint: str | Path, inputs, out_dir: str | Path,
-                   device="cpu") -> tuple[list[Path], list[str]]:
-    """Colorize every input into ``out_dir``; returns (files written, error messages for skipped files)."""
-    files = expand_inputs(inputs)
+def is_complete_png(path: Path) -> bool:
+    """Is ``path`` a whole PNG file (it ends with the IEND chunk), not one cut short?"""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-len(_PNG_END), 2)
+            return f.read() == _PNG_END
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input: ``status`` is "written", "skipped" (already done) or "failed"."""
+
+    source: Path
+    output: Path | None
+    status: str
+    message: str = ""
+
+
+def colorize_photos(generator: torch.nn.Module, image_size: int, files: list[Path], outputs: list[Path],
+                    overwrite: bool = False) -> Iterator[Outcome]:
+    """Colorize ``files`` into ``outputs`` one by one, telling what happened to each as it happens.
+
+    Each result is written atomically (Ctrl-C never leaves half a PNG). A complete earlier result is
+    kept (skipped) unless ``overwrite``. An unreadable photo fails alone; the rest go on.
+    """
+    for src, dst in zip(files, outputs, strict=True):
+        if not overwrite and is_complete_png(dst):
+            yield Outcome(src, dst, "skipped", "already colorized (use --overwrite to redo it)")
+            continue
+        try:
+            image = read_image(src)
+        except ImageReadError as err:
+            yield Outcome(src, None, "failed", str(err))
+            continue
+        result = colorize_image(generator, image, image_size)
+        with atomic_file(dst) as f:
+            result.save(f, format="PNG")
+        yield Outcome(src, dst, "written")
+
+
+def colorize_files(checkpoint: str | Path, inputs, out_dir: str | Path, device="cpu",
+                   overwrite: bool = False) -> tuple[list[Path], list[str]]:
+    """Colorize every input into ``out_dir``; returns (files written or already there, problems)."""
     out_dir = Path(out_dir)
+    files, problems = expand_inputs(inputs, out_dir)
     outputs = output_paths(files, out_dir)
     generator, config = load_generator(checkpoint, device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, errors = [], []
-    for src, dst in zip(files, outputs, strict=True):
-        try:
-            image = read_image(src)
-        except (ImageReadError, FileNotFoundError) as err:
-            errors.append(str(err))
-            continue
-        colorize_image(generator, image, config.image_size).save(dst)
-        written.append(dst)
-    return written, errors
+    done = []
+    for outcome in colorize_photos(generator, config.image_size, files, outputs, overwrite):
+        if outcome.status == "failed":
+            problems.append(outcome.message)
+        else:
+            done.append(outcome.output)
+    return done, problems

@@ -33,6 +33,7 @@ class Profile:
     dataset: str  # "bundled" (photos shipped by installed packages) or "coco"
     n_images: int  # images drawn from the dataset before the split
     val_fraction: float
+    checkpoint_every: int  # steps between checkpoints (and sample grids) of a command-line run
     seed: int = 42
 
     def as_dict(self) -> dict:
@@ -58,6 +59,7 @@ PROFILES = {
         dataset="bundled",
         n_images=1_000,  # more than are bundled: every bundled photo is used
         val_fraction=0.2,
+        checkpoint_every=50,
     ),
     "full": Profile(
         name="full",
@@ -70,6 +72,7 @@ PROFILES = {
         dataset="coco",
         n_images=20_000,  # as in the seed course: 15,000 train / 5,000 validation
         val_fraction=0.25,
+        checkpoint_every=1_000,
     ),
 }
 

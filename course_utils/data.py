@@ -11,9 +11,12 @@ whole batches, on the training device).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import os
 import socket
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -24,9 +27,10 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .color import normalize_lab, rgb_to_lab
+from .files import atomic_file, shown
 from .paths import data_dir
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
@@ -38,19 +42,27 @@ SPLITS = ("train", "val")
 
 # --- Sources -----------------------------------------------------------------------------------------
 
+def _bytes(text: str) -> bytes:
+    """A file name as bytes, also when it is not valid UTF-8 (Python keeps such bytes as surrogates)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _hash_rank(names: Sequence[str], salt: str) -> list[int]:
     """Indices of ``names`` in an order that looks random but depends only on the names and the salt."""
-    keys = [hashlib.sha256(f"{salt}:{name}".encode()).hexdigest() for name in names]
+    keys = [hashlib.sha256(_bytes(f"{salt}:{name}")).hexdigest() for name in names]
     return sorted(range(len(names)), key=keys.__getitem__)
 
 
 def _relative_names(paths: Sequence[Path]) -> list[str]:
-    """The paths relative to their common folder: the part that is the same on every machine."""
-    resolved = [Path(p).resolve() for p in paths]
-    if len(resolved) == 1:
-        return [resolved[0].name]
-    common = Path(os.path.commonpath(resolved))
-    return [p.relative_to(common).as_posix() for p in resolved]
+    """The paths relative to their common folder: the part that is the same on every machine.
+
+    Links are not followed: a name is what the folder shows.
+    """
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    if len(absolute) == 1:
+        return [absolute[0].name]
+    common = Path(os.path.commonpath(absolute))
+    return [p.relative_to(common).as_posix() for p in absolute]
 
 
 def choose_paths(paths: Sequence[Path], n: int, seed: int) -> list[Path]:
@@ -146,28 +158,48 @@ def _problem(path: Path) -> str | None:
     return None
 
 
+def _distinct(files: list[Path], folder: Path) -> list[Path]:
+    """``files`` without second names (links) for a file already listed, with one warning naming one."""
+    seen, keep, aliases = {}, [], []
+    for f in files:
+        real = f.resolve()
+        if real in seen:
+            aliases.append((f, seen[real]))
+        else:
+            seen[real] = f
+            keep.append(f)
+    if aliases:
+        alias, first = aliases[0]
+        warnings.warn(f"Skipped {len(aliases)} second name(s) for files already listed in {shown(folder)}, "
+                      f"e.g. {shown(alias.relative_to(folder))} is {shown(first.relative_to(folder))} "
+                      "(a link)", stacklevel=3)
+    return keep
+
+
 def find_images(folder) -> list[Path]:
     """Every readable image under ``folder`` (recursively), sorted.
 
     Files that are not readable images (corrupt, truncated, empty, not images at all) are skipped
-    with one warning that says how many and names an example. Hidden files are ignored.
+    with one warning that says how many and names an example; so are second names (links) of a file
+    already listed. Hidden files, folders (even one named ``x.jpg``) and special files are ignored.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"Image folder not found: {folder.resolve()} (is the path right?)")
+        raise FileNotFoundError(f"Image folder not found: {shown(folder.absolute())} (is the path right?)")
     files = sorted(p for p in folder.rglob("*")
                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = _distinct(files, folder)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         problems = list(pool.map(_problem, files))
     bad = [(f, why) for f, why in zip(files, problems, strict=True) if why]
     if bad:
         example, why = bad[0]
-        warnings.warn(f"Skipped {len(bad)} of {len(files)} files in {folder} that are not readable images, "
-                      f"e.g. {example.relative_to(folder)} ({why})", stacklevel=2)
+        warnings.warn(f"Skipped {len(bad)} of {len(files)} files in {shown(folder)} that are not readable "
+                      f"images, e.g. {shown(example.relative_to(folder))} ({why})", stacklevel=2)
     images = [f for f, why in zip(files, problems, strict=True) if not why]
     if not images:
-        raise FileNotFoundError(f"No readable images in {folder.resolve()} ({len(files)} files looked at). "
-                                "Put some .jpg or .png photos there.")
+        raise FileNotFoundError(f"No readable images in {shown(folder.absolute())} ({len(files)} files "
+                                "looked at). Put some .jpg or .png photos there.")
     return images
 
 
@@ -186,7 +218,8 @@ def split_paths(paths: Sequence[Path], val_fraction: float, seed: int) -> tuple[
         raise ValueError(f"Need at least 2 images to split into training and validation, got {len(paths)}")
     names = _relative_names(paths)
     if len(set(names)) != len(names):
-        raise ValueError("The same file appears twice in the list of paths")
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"The same file appears twice in the list of paths: {shown(twice)}")
     n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction)))
     val_index = set(_hash_rank(names, f"split-{seed}")[:n_val])
     val = sorted(p for i, p in enumerate(paths) if i in val_index)
@@ -214,7 +247,8 @@ def save_split(train: Sequence[Path], val: Sequence[Path], name: str, **info) ->
     record = {"name": name, **info, "paths_relative_to": "data/",
               "train": [_portable(p) for p in train], "val": [_portable(p) for p in val]}
     path = splits_dir() / f"{name}.json"
-    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    with atomic_file(path, "w") as f:
+        f.write(json.dumps(record, indent=1) + "\n")
     return path
 
 
@@ -274,11 +308,14 @@ def load_rgb(path, draft_size: int | None = None) -> Image.Image:
     """Open any image as upright 8-bit RGB (EXIF rotation applied; grey, palette, CMYK, 16-bit, alpha).
 
     ``draft_size``: let a JPEG decode at a reduced scale that stays at least this big (much faster).
+    An RGB photo is not copied on the way (a 100-megapixel photo is 400 MB in memory).
     """
     with Image.open(path) as img:
         if draft_size:
             img.draft("RGB", (draft_size, draft_size))
-        return _to_rgb(ImageOps.exif_transpose(img))
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
+        return img if img.mode == "RGB" and "transparency" not in img.info else _to_rgb(img)
 
 
 def decode_resized(path, side: int) -> np.ndarray:
@@ -297,12 +334,16 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
 
 
-def random_crop_flip(pixels: torch.Tensor, size: int) -> torch.Tensor:
-    """The paper's jitter on a [3, H, W] image: a random ``size`` x ``size`` crop, mirrored half the time."""
-    top = int(torch.randint(0, pixels.shape[-2] - size + 1, ()))
-    left = int(torch.randint(0, pixels.shape[-1] - size + 1, ()))
+def random_crop_flip(pixels: torch.Tensor, size: int, generator: torch.Generator | None = None
+                     ) -> torch.Tensor:
+    """The paper's jitter on a [3, H, W] image: a random ``size`` x ``size`` crop, mirrored half the time.
+
+    ``generator``: where the random numbers come from (default: torch's global generator).
+    """
+    top = int(torch.randint(0, pixels.shape[-2] - size + 1, (), generator=generator))
+    left = int(torch.randint(0, pixels.shape[-1] - size + 1, (), generator=generator))
     crop = pixels[..., top:top + size, left:left + size]
-    return crop.flip(-1) if torch.rand(()) < 0.5 else crop
+    return crop.flip(-1) if torch.rand((), generator=generator) < 0.5 else crop
 
 
 CPU_CHUNK = 2  # images converted at a time on a CPU: the temporaries stay in cache (2x faster, measured)
@@ -347,7 +388,7 @@ def _cache_file(paths: Sequence[Path], side: int) -> Path:
     digest = hashlib.sha256(str(side).encode())
     for p in paths:
         stat = Path(p).stat()
-        digest.update(f"{Path(p).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        digest.update(_bytes(f"{Path(p).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n"))
     folder = data_dir() / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"pixels_{len(paths)}x{side}px_{digest.hexdigest()[:16]}.npy"
@@ -356,24 +397,35 @@ def _cache_file(paths: Sequence[Path], side: int) -> Path:
 def cached_pixels(paths: Sequence[Path], side: int) -> Path:
     """Decode and resize every image once into ``data/cache/*.npy`` ([N, 3, side, side] uint8); its path.
 
-    Later calls with the same files reuse the file. Decoding runs on all CPU cores.
+    Later calls with the same files reuse the file. Decoding runs on all CPU cores. The file is built
+    under a temporary name and renamed when complete: an error, Ctrl-C or a kill leaves no partial cache
+    (and two processes building the same cache at once do not disturb each other).
     """
     file = _cache_file(paths, side)
     if file.is_file():
         return file
-    partial = file.with_name(file.stem + ".partial.npy")
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(paths), 3, side, side))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes outside the GIL
-        for i, pixels in enumerate(pool.map(lambda p: decode_resized(p, side), paths)):
-            out[i] = pixels.transpose(2, 0, 1)
-    out.flush()
-    del out
-    partial.replace(file)
+    fd, partial = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=".npy", dir=file.parent)
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(paths), 3, side, side))
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes outside the GIL
+            for i, pixels in enumerate(pool.map(lambda p: decode_resized(p, side), paths)):
+                out[i] = pixels.transpose(2, 0, 1)
+        out.flush()
+        del out
+        os.replace(partial, file)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     return file
 
 
 class CachedPixels(Dataset):
-    """uint8 [3, size, size] images read from a pixel cache (training: random crop and flip)."""
+    """uint8 [3, size, size] images read from a pixel cache (training: random crop and flip).
+
+    An item is asked for by index, or by ``(index, seed)``: then its crop and flip come from that seed,
+    so the same item is the same crop in every run, with or without worker processes.
+    """
 
     def __init__(self, file: Path, size: int, split: str):
         _check_split(split)
@@ -384,15 +436,48 @@ class CachedPixels(Dataset):
     def __len__(self) -> int:
         return self._length
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, key) -> torch.Tensor:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         if self._array is None:
             self._array = np.load(self.file, mmap_mode="r")
         pixels = torch.from_numpy(np.array(self._array[index]))
-        return random_crop_flip(pixels, self.size).contiguous() if self.split == "train" else pixels
+        if self.split == "val":
+            return pixels
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        return random_crop_flip(pixels, self.size, generator).contiguous()
+
+
+class SeekableSampler(DistributedSampler):
+    """Which training images come in which order: a new shuffle every pass, split among the processes.
+
+    torch's :class:`DistributedSampler` (the order of pass ``e`` is a permutation seeded by
+    ``seed + e``; process ``r`` of ``n`` takes every n-th index from position ``r``), plus two things
+    exact resuming needs: ``set_epoch(e, start)`` starts a pass part-way, and each index comes with a
+    seed for its crop and flip. A single process is a world of size 1.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        super().set_epoch(epoch)
+        self.start = start
+
+    def __iter__(self):
+        for i in itertools.islice(super().__iter__(), self.start, None):
+            yield i, (self.seed * 1_000_003 + self.epoch * 10_007 + i) % 2**63
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.start)
 
 
 class LabLoader:
-    """Wraps a loader of uint8 RGB batches; yields ``{"L", "ab"}`` on ``device``, converted there."""
+    """Wraps a loader of uint8 RGB batches; yields ``{"L", "ab"}`` on ``device``, converted there.
+
+    A training loader can seek: ``set_epoch(e, start=b)`` makes the next pass the ``e``-th, from its
+    ``b``-th batch (what the trainer does when it resumes a run).
+    """
 
     def __init__(self, loader: DataLoader, device: torch.device):
         self.loader, self.device = loader, torch.device(device)
@@ -401,8 +486,20 @@ class LabLoader:
     def dataset(self) -> Dataset:
         return self.loader.dataset
 
+    @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size
+
     def __len__(self) -> int:
-        return len(self.loader)
+        """Batches in a whole pass."""
+        sampler = self.loader.sampler
+        n = sampler.num_samples if isinstance(sampler, SeekableSampler) else len(sampler)
+        return math.ceil(n / self.loader.batch_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        if not isinstance(self.loader.sampler, SeekableSampler):
+            raise TypeError("Only a training loader (shuffled, from make_dataloaders) can seek.")
+        self.loader.sampler.set_epoch(epoch, start * self.loader.batch_size)
 
     def __iter__(self):
         for rgb in self.loader:
@@ -410,13 +507,16 @@ class LabLoader:
 
 
 def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], size: int, batch_size: int,
-                     device=None, num_workers: int | None = None) -> tuple[LabLoader, LabLoader]:
+                     device=None, num_workers: int | None = None, seed: int = 0, rank: int = 0,
+                     world_size: int = 1) -> tuple[LabLoader, LabLoader]:
     """Train and validation loaders yielding ``{"L": [B, 1, size, size], "ab": [B, 2, size, size]}``.
 
     Every image is decoded once into a pixel cache; batches travel as uint8 (pinned when the device is
-    a GPU) and become Lab on ``device``. The training loader shuffles and applies the paper's jitter.
-    ``num_workers`` defaults to 0: reading from the cache is so cheap that worker processes cost more
-    than they save (see benchmarks/data_pipeline.py).
+    a GPU) and become Lab on ``device``. The training loader shuffles (a new order every pass, from
+    ``seed``) and applies the paper's jitter; with ``world_size`` processes, process ``rank`` gets its
+    own share of every pass. Neither loader draws from torch's global random generator, so loading
+    data never changes a training run's random numbers. ``num_workers`` defaults to 0: reading from
+    the cache is so cheap that worker processes cost more than they save (benchmarks/data_pipeline.py).
     """
     from .device import pick_device
 
@@ -427,8 +527,10 @@ def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], siz
         if not paths:
             raise ValueError(f"No {split} images given to make_dataloaders")
         dataset = CachedPixels(cached_pixels(list(paths), load_side(size, split)), size, split)
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", num_workers=workers,
-                            pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+        sampler = SeekableSampler(dataset, seed, world_size, rank) if split == "train" else None
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                            pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                            generator=torch.Generator())
         loaders.append(LabLoader(loader, device))
     return loaders[0], loaders[1]
 

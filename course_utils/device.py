@@ -16,6 +16,8 @@ import psutil
 import torch
 import torchvision
 
+from .errors import DeviceError
+
 DEVICE_ENV = "COURSE_DEVICE"
 DEVICE_CHOICES = ("cpu", "cuda", "mps")
 
@@ -25,26 +27,42 @@ def _mps_available() -> bool:
     return mps is not None and mps.is_available()
 
 
-def pick_device() -> torch.device:
-    """The fastest device available: a CUDA GPU, then Apple's MPS, then the CPU.
+def pick_device(name: str | None = None) -> torch.device:
+    """The device to use: ``name`` if given, else ``COURSE_DEVICE`` if set, else the fastest available
+    (a CUDA GPU, then Apple's MPS, then the CPU).
 
-    ``COURSE_DEVICE`` = ``cpu`` | ``cuda`` | ``mps`` forces one (``make test`` uses the CPU, whose
-    outputs the notebooks' checked cells hold).
+    A name is ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; one this machine does not have is a
+    :class:`~course_utils.errors.DeviceError` that says so (``make test`` forces the CPU, whose outputs
+    the notebooks' checked cells hold).
     """
-    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
-    if wanted:
-        if wanted not in DEVICE_CHOICES:
-            raise ValueError(f"Unknown {DEVICE_ENV}={wanted!r}; allowed: {', '.join(DEVICE_CHOICES)}.")
-        available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
-        if not available[wanted]:
-            raise RuntimeError(f"{DEVICE_ENV}={wanted} but this machine has no {wanted} device; "
-                               f"unset {DEVICE_ENV} to let the course choose.")
-        return torch.device(wanted)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if _mps_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    source = "--device" if name is not None else DEVICE_ENV
+    wanted = (name if name is not None else os.environ.get(DEVICE_ENV, "")).strip().lower()
+    if not wanted:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    kind, _, index = wanted.partition(":")
+    if kind not in DEVICE_CHOICES or (index and not (kind == "cuda" and index.isdigit())):
+        raise DeviceError(f"Unknown device {source}={wanted!r}; allowed: {', '.join(DEVICE_CHOICES)} "
+                          "(or cuda:N for the N-th GPU).")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if not available[kind]:
+        raise DeviceError(f"{source}={wanted}, but this machine has no {kind} device that PyTorch can use; "
+                          f"choose another, or leave {source} out to let the course choose.")
+    if index and int(index) >= torch.cuda.device_count():
+        raise DeviceError(f"{source}={wanted}, but this machine has {torch.cuda.device_count()} GPU(s), "
+                          "numbered from 0.")
+    return torch.device(wanted)
+
+
+def native_bf16(device=None) -> bool:
+    """Does this CUDA GPU compute in bf16 in hardware? Compute capability 8.0 or newer (A100, L4, H100).
+
+    Older GPUs, such as Colab's T4 (7.5), only emulate it, slowly, although
+    ``torch.cuda.is_bf16_supported()`` answers True for them.
+    """
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 def in_colab() -> bool:
@@ -145,7 +163,7 @@ def describe_environment() -> EnvironmentReport:
         props = torch.cuda.get_device_properties(0)
         gpu_name, gpu_mem = props.name, props.total_memory / 1e9
         capability = f"{props.major}.{props.minor}"
-        bf16 = torch.cuda.is_bf16_supported()
+        bf16 = native_bf16()
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return EnvironmentReport(
         python=platform.python_version(),

@@ -1,19 +1,23 @@
-"""Pix2Pix training (Isola et al. 2017): losses, optimisers, mixed precision, checkpoints.
+"""Pix2Pix training (Isola et al. 2017): losses, optimisers, mixed precision, checkpoints, several processes.
 
 The paper's recipe: Adam (lr 2e-4, betas (0.5, 0.999)), weights drawn from N(0, 0.02), the vanilla
 GAN loss plus 100 x L1 for G, D's loss halved, D frozen while G learns. On a CUDA GPU the step runs in
-bf16 (fp16 with a gradient scaler where bf16 is missing) and ``channels_last``; on the CPU in fp32.
+bf16 where the GPU computes it natively (fp16 with a gradient scaler on older GPUs such as the T4) and
+``channels_last``; on the CPU in fp32. Under torchrun, ``DistributedDataParallel`` averages the
+gradients of every process (``course_utils.distributed``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
-import random
 import signal
+import sys
 import time
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -21,21 +25,24 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 
+from .checkpoint import FORMAT, load_module, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .device import native_bf16
+from .distributed import Distributed
+from .errors import CheckpointError, DeviceError, NonFiniteLossError, SaveAbandoned, Terminated
+from .files import atomic_file
 from .init import init_weights
 from .models import PatchDiscriminator, UNetGenerator
+
+__all__ = ["CheckpointError", "GANLoss", "NonFiniteLossError", "Pix2Pix", "Pix2PixConfig", "Precision",
+           "choose_precision", "read_checkpoint", "write_loss_log"]
 
 LOSS_NAMES = ("loss_D", "loss_D_real", "loss_D_fake", "loss_G", "loss_G_GAN", "loss_G_L1")
 # Settings that change the networks' weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = ("num_downs", "ngf", "ndf", "n_layers")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the step that produced it was not applied."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, or belongs to a different architecture."""
+GAN_MODES = ("vanilla", "lsgan")
+PROGRESS_ENV = "COURSE_PROGRESS"  # "text": a plain text progress bar (headless notebook runs)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,11 @@ class Pix2PixConfig:
     lambda_l1: float = 100.0
     gan_mode: str = "vanilla"  # "vanilla" (BCE on logits, the paper) or "lsgan" (least squares)
 
+    def __post_init__(self):
+        problems = _config_problems(self)
+        if problems:
+            raise ValueError("Invalid Pix2PixConfig: " + "; ".join(problems))
+
     @classmethod
     def from_profile(cls, profile, **overrides) -> Pix2PixConfig:
         """The paper's settings at a course profile's size and widths."""
@@ -61,11 +73,17 @@ class Pix2PixConfig:
         return cls(**{**sizes, **overrides})
 
     @classmethod
-    def from_dict(cls, values: dict) -> Pix2PixConfig:
+    def from_dict(cls, values) -> Pix2PixConfig:
+        """The config a checkpoint stores; anything not a valid config is a :class:`CheckpointError`."""
+        if not isinstance(values, dict):
+            raise CheckpointError(f"The checkpoint's config is a {type(values).__name__}, not a dict.")
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise CheckpointError(f"Unknown settings in the checkpoint's config: {sorted(unknown)}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as err:
+            raise CheckpointError(f"The checkpoint's config is damaged: {err}") from None
 
     def build_generator(self) -> UNetGenerator:
         return UNetGenerator(in_channels=1, out_channels=2, num_downs=self.num_downs, ngf=self.ngf,
@@ -73,6 +91,34 @@ class Pix2PixConfig:
 
     def build_discriminator(self) -> PatchDiscriminator:
         return PatchDiscriminator(in_channels=3, ndf=self.ndf, n_layers=self.n_layers)
+
+
+def _config_problems(c: Pix2PixConfig) -> list[str]:
+    def whole(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def real(v, low, high=math.inf, low_open=False):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return ok and (v > low if low_open else v >= low) and v < high
+
+    rules = {
+        "image_size": (whole(c.image_size, 1), "a whole number >= 1"),
+        "num_downs": (whole(c.num_downs, 2), "a whole number >= 2"),
+        "ngf": (whole(c.ngf, 1), "a whole number >= 1"),
+        "ndf": (whole(c.ndf, 1), "a whole number >= 1"),
+        "n_layers": (whole(c.n_layers, 1), "a whole number >= 1"),
+        "dropout": (real(c.dropout, 0, 1), "a number in [0, 1)"),
+        "lr": (real(c.lr, 0, low_open=True), "a number > 0"),
+        "beta1": (real(c.beta1, 0, 1), "a number in [0, 1)"),
+        "beta2": (real(c.beta2, 0, 1), "a number in [0, 1)"),
+        "lambda_l1": (real(c.lambda_l1, 0), "a number >= 0"),
+        "gan_mode": (c.gan_mode in GAN_MODES, f"one of {', '.join(GAN_MODES)}"),
+    }
+    problems = [f"{name}={getattr(c, name)!r} (must be {rule})"
+                for name, (ok, rule) in rules.items() if not ok]
+    if not problems and c.image_size % 2**c.num_downs:
+        problems.append(f"image_size={c.image_size} is not a multiple of 2**num_downs = {2**c.num_downs}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -91,13 +137,13 @@ class Precision:
 
 
 def choose_precision(device, amp: bool = True) -> Precision:
-    """bf16 on a CUDA GPU that supports it, else fp16 with a scaler; fp32 on the CPU (and MPS)."""
+    """bf16 on a GPU that computes it natively, else fp16 with a gradient scaler; fp32 on the CPU and MPS."""
     device = torch.device(device)
     if device.type != "cuda":
         return Precision(device.type, None, use_scaler=False, channels_last=False)
     if not amp:
         return Precision("cuda", None, use_scaler=False, channels_last=True)
-    if torch.cuda.is_bf16_supported():
+    if native_bf16(device):
         return Precision("cuda", torch.bfloat16, use_scaler=False, channels_last=True)
     return Precision("cuda", torch.float16, use_scaler=True, channels_last=True)
 
@@ -144,29 +190,49 @@ class Pix2Pix:
     """A generator G (L -> ab), a PatchGAN discriminator D, their optimisers and the training loop.
 
     ``history`` holds one dict of losses per step; ``meters`` the running averages since the last
-    progress-bar update.
+    progress-bar update. ``epoch`` and ``batch_in_pass`` say where in the data the next step starts,
+    so that a resumed run continues with the very batch an uninterrupted one would have used.
+    With ``dist`` (a :class:`~course_utils.distributed.Distributed` of several processes) every process
+    holds a replica, trains on its share of the data, and DDP averages the gradients.
     """
 
     def __init__(self, config: Pix2PixConfig | None = None, device="cpu", amp: bool = True,
-                 compile: bool = False):
+                 compile: bool = False, dist: Distributed | None = None, sync_bn: bool = False):
         self.config = config or Pix2PixConfig()
         self.device = torch.device(device)
+        self.dist = dist or Distributed(device=self.device)
         self.precision = choose_precision(self.device, amp)
         memory_format = torch.channels_last if self.precision.channels_last else torch.preserve_format
         self.G = self.config.build_generator()
         self.D = self.config.build_discriminator()
         for net in (self.G, self.D):
             init_weights(net, scheme="normal", gain=0.02)
+        if sync_bn:
+            if self.device.type != "cuda":
+                raise DeviceError("--sync-bn needs CUDA GPUs: SyncBatchNorm cannot run on the CPU. "
+                                  "Leave it out (each process then normalises with its own batch).")
+            self.G, self.D = (nn.SyncBatchNorm.convert_sync_batchnorm(n) for n in (self.G, self.D))
+        for net in (self.G, self.D):
             net.to(self.device, memory_format=memory_format)
-        # torch.compile wraps the modules; checkpoints keep using the unwrapped ones.
-        self._G = torch.compile(self.G) if compile else self.G
-        self._D = torch.compile(self.D) if compile else self.D
+        # The networks a step runs: DDP wrappers under torchrun, compiled with torch.compile if asked.
+        # G's adversarial loss goes through D unwrapped: D is frozen then, and DDP must not wait for its
+        # gradients. Checkpoints always hold the plain modules.
+        self._G, self._D = self.G, self.D
+        if self.dist.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._G, self._D = (DistributedDataParallel(n, device_ids=ids) for n in (self.G, self.D))
+        self._D_frozen = self.D if self.dist.active else self._D
+        if compile:
+            self._G, self._D, self._D_frozen = (torch.compile(n) for n in (self._G, self._D, self._D_frozen))
         betas = (self.config.beta1, self.config.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=self.config.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.config.lr, betas=betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.use_scaler)
         self.gan_loss = GANLoss(self.config.gan_mode)
         self.step = 0
+        self.epoch, self.batch_in_pass = 0, 0
+        self.data_batch_size: int | None = None  # the batch size the data position counts in
+        self.saved_step: int | None = None  # the step the checkpoint on disk holds (None: none yet)
         self.history: list[dict] = []
         self.meters = {name: LossMeter() for name in LOSS_NAMES}
 
@@ -174,6 +240,11 @@ class Pix2Pix:
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True).float()
         return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
+
+    def _losses(self, names, *losses: torch.Tensor) -> dict:
+        """The losses as floats: the mean over every process, so that all processes agree."""
+        values = self.dist.mean(torch.stack([x.detach().float() for x in losses])).tolist()
+        return dict(zip(names, values, strict=True))
 
     def _check_finite(self, values: dict, applied: str) -> None:
         bad = {k: v for k, v in values.items() if not np.isfinite(v)}
@@ -199,7 +270,7 @@ class Pix2Pix:
             d_real = self.gan_loss(self._D(torch.cat([L, ab], 1)), real=True)
             d_fake = self.gan_loss(self._D(torch.cat([L, fake_ab.detach()], 1)), real=False)
             loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper: D learns slower than G
-        values = dict(zip(LOSS_NAMES[:3], torch.stack([loss_D, d_real, d_fake]).tolist(), strict=True))
+        values = self._losses(LOSS_NAMES[:3], loss_D, d_real, d_fake)
         self._check_finite(values, "No weights were changed by this step.")
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
@@ -208,10 +279,10 @@ class Pix2Pix:
         set_requires_grad(self.D, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            g_gan = self.gan_loss(self._D(torch.cat([L, fake_ab], 1)), real=True)
+            g_gan = self.gan_loss(self._D_frozen(torch.cat([L, fake_ab], 1)), real=True)
         g_l1 = F.l1_loss(fake_ab.float(), ab)
         loss_G = g_gan + self.config.lambda_l1 * g_l1
-        g_values = dict(zip(LOSS_NAMES[3:], torch.stack([loss_G, g_gan, g_l1]).tolist(), strict=True))
+        g_values = self._losses(LOSS_NAMES[3:], loss_G, g_gan, g_l1)
         self._check_finite(g_values, "D's update of this step was applied, G's was not.")
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
@@ -238,52 +309,85 @@ class Pix2Pix:
     # ------------------------------------------------------------ the loop
     def fit(self, data: Iterable[dict], steps: int, *, checkpoint: str | Path | None = None,
             checkpoint_every: int = 0, on_step: Callable[[Pix2Pix], None] | None = None,
-            progress: bool = True, log_every: int = 10) -> list[dict]:
+            after_save: Callable[[Pix2Pix], None] | None = None, progress: bool = True,
+            log_every: int = 10) -> list[dict]:
         """Train until ``self.step == steps`` (a total, so a resumed run stops where a fresh one would).
 
-        ``data`` is iterated again and again (a DataLoader: epoch after epoch). With ``checkpoint``, a
-        checkpoint is written every ``checkpoint_every`` steps, at the end, and when the run is
-        interrupted (Ctrl-C / the notebook's stop button: the current step finishes first).
-        ``on_step(trainer)`` runs after every step (live plots, sample grids).
+        ``data`` is iterated pass after pass (a loader from ``make_dataloaders`` resumes mid-pass, at
+        the batch the last run stopped before). With ``checkpoint``, a checkpoint is written every
+        ``checkpoint_every`` steps, at the end, and when Ctrl-C (the notebook's stop button) or SIGTERM
+        arrives: the running step finishes first, then the checkpoint is written, then
+        ``KeyboardInterrupt`` (or :class:`~course_utils.errors.Terminated`) is raised. ``on_step(trainer)``
+        runs after every step (live plots, sample grids), ``after_save(trainer)`` after every save.
+        Under torchrun every process calls ``fit`` alike; only rank 0 writes and shows progress.
         """
         if self.step >= steps:
             return self.history
-        bar = _progress_bar(total=steps, initial=self.step, enabled=progress)
+        bar = _progress_bar(total=steps, initial=self.step, enabled=progress and self.dist.is_main)
+        batches = self._batches(data)
         images, tick = 0, time.perf_counter()
         try:
-            with _deferred_interrupt() as interrupted:
+            with _deferred_stop() as stop_signal:
                 while self.step < steps:
-                    n_batches = 0
-                    for batch in data:
-                        n_batches += 1
-                        self.train_step(batch)
-                        images += batch["L"].shape[0]
-                        bar.update(1)
-                        if self.step % log_every == 0 or self.step == steps:
-                            rate = images / max(time.perf_counter() - tick, 1e-9)
-                            bar.set_postfix(self.postfix(rate), refresh=False)
-                            images, tick = 0, time.perf_counter()
-                        if on_step is not None:
-                            on_step(self)
-                        if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
-                            self.save(checkpoint)
-                        if interrupted():
-                            raise KeyboardInterrupt
-                        if self.step >= steps:
-                            break
-                    if n_batches == 0:
-                        raise ValueError("The training data gave no batch (empty, or an iterator that "
-                                         "has run out): nothing to train on.")
-        except KeyboardInterrupt:
-            if checkpoint:
-                self.save(checkpoint)
-                bar.write(f"Interrupted at step {self.step}: checkpoint saved to {checkpoint}")
-            raise
+                    batch = next(batches)
+                    self.train_step(batch)
+                    self.batch_in_pass += 1
+                    images += batch["L"].shape[0]
+                    bar.update(1)
+                    if self.step % log_every == 0 or self.step == steps:
+                        rate = images * self.dist.world_size / max(time.perf_counter() - tick, 1e-9)
+                        bar.set_postfix(self.postfix(rate), refresh=False)
+                        images, tick = 0, time.perf_counter()
+                    if on_step is not None:
+                        on_step(self)
+                    if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
+                        self._save_and_report(checkpoint, after_save)
+                    signum = self.dist.max(stop_signal())  # every process stops after the same step
+                    if signum:
+                        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        except (KeyboardInterrupt, Terminated) as stop:
+            if not checkpoint:
+                raise
+            try:
+                self._save_and_report(checkpoint, after_save)
+            except (KeyboardInterrupt, Terminated):
+                held = (f"still holds step {self.saved_step}" if self.saved_step is not None
+                        else "was never written")
+                raise SaveAbandoned(f"A second interrupt abandoned the save of step {self.step}: "
+                                    f"{checkpoint} {held}.") from None
+            raise type(stop)(f"stopped at step {self.step}; checkpoint saved to {checkpoint}") from None
         finally:
             bar.close()
         if checkpoint:
-            self.save(checkpoint)
+            self._save_and_report(checkpoint, after_save)
         return self.history
+
+    def _batches(self, data: Iterable[dict]) -> Iterator[dict]:
+        """``data`` pass after pass, from the position the trainer is at (when ``data`` can seek)."""
+        seekable = hasattr(data, "set_epoch")
+        batch_size = getattr(data, "batch_size", None)
+        if seekable and self.batch_in_pass and batch_size != self.data_batch_size:
+            warnings.warn(f"The batch size changed since the checkpoint ({self.data_batch_size} -> "
+                          f"{batch_size}): training continues from the start of the next pass, so this run "
+                          "will not repeat an uninterrupted one exactly.", stacklevel=3)
+            self.epoch, self.batch_in_pass = self.epoch + 1, 0
+        self.data_batch_size = batch_size
+        while True:
+            if seekable:
+                data.set_epoch(self.epoch, start=self.batch_in_pass)
+            empty = True
+            for batch in data:
+                empty = False
+                yield batch
+            if empty and (not seekable or self.batch_in_pass == 0):
+                raise ValueError("The training data gave no batch (empty, or an iterator that has run out): "
+                                 "nothing to train on.")
+            self.epoch, self.batch_in_pass = self.epoch + 1, 0
+
+    def _save_and_report(self, checkpoint, after_save) -> None:
+        self.save(checkpoint)
+        if after_save is not None and self.dist.is_main:
+            after_save(self)
 
     def postfix(self, images_per_s: float) -> dict:
         """The running losses (then reset) and the speed, for the progress bar."""
@@ -295,16 +399,19 @@ class Pix2Pix:
 
     # ---------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
+        """Everything a run needs to continue exactly (under torchrun: every process's random state)."""
         return {
-            "format": 1,
+            "format": FORMAT,
             "step": self.step,
+            "world_size": self.dist.world_size,
             "config": asdict(self.config),
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": self.dist.gather(rng_state()),
+            "data": {"epoch": self.epoch, "batch": self.batch_in_pass, "batch_size": self.data_batch_size},
             "history": self.history,
         }
 
@@ -312,17 +419,36 @@ class Pix2Pix:
         check_architecture(Pix2PixConfig.from_dict(state["config"]), self.config)
         load_module(self.G, state["G"], "generator")
         load_module(self.D, state["D"], "discriminator")
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.history = list(state["history"])
-        set_rng_state(state["rng"])
+        try:
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # format 1: one dict
+            history, step = list(state["history"]), int(state["step"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"The checkpoint cannot continue a run (its optimiser or training state is "
+                                  f"missing or damaged: {type(err).__name__} {err}).") from None
+        position = state.get("data", {})
+        same_world = len(rngs) == self.dist.world_size
+        if not same_world:
+            warnings.warn(f"The checkpoint was written by {len(rngs)} process(es), this run has "
+                          f"{self.dist.world_size}: it continues from the start of the next pass, and will "
+                          "not repeat an uninterrupted run exactly.", stacklevel=2)
+        self.step, self.history, self.saved_step = step, history, step
+        self.epoch = int(position.get("epoch", 0)) + (0 if same_world else 1)
+        self.batch_in_pass = int(position.get("batch", 0)) if same_world else 0
+        self.data_batch_size = position.get("batch_size")
+        set_rng_state(rngs[self.dist.rank % len(rngs)])
 
     def save(self, path: str | Path) -> Path:
-        """Write the checkpoint atomically: a crash mid-write never leaves a broken file behind."""
-        return save_atomic(self.state_dict(), path)
+        """Write the checkpoint atomically (rank 0 only; every process must call it)."""
+        state = self.state_dict()
+        with self.dist.all_or_none():
+            if self.dist.is_main:
+                save_checkpoint(state, path)
+        self.saved_step = self.step
+        return Path(path)
 
     def resume(self, path: str | Path) -> Pix2Pix:
         self.load_state_dict(read_checkpoint(path))
@@ -338,38 +464,6 @@ class Pix2Pix:
 
 
 # -------------------------------------------------------------- helpers
-def save_atomic(obj, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers, no code)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}. Train a model first (notebook 07 or "
-                              "`python -m course_utils train`), or check the path.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable course checkpoint (a truncated or foreign file?): "
-                              f"{type(err).__name__}: {err}") from err
-    missing = {"config", "G", "step"} - set(state) if isinstance(state, dict) else {"config"}
-    if missing:
-        raise CheckpointError(f"{path} is not a course checkpoint (missing {sorted(missing)}).")
-    return state
-
-
 def check_architecture(saved: Pix2PixConfig, current: Pix2PixConfig) -> None:
     diff = [f"{k}: checkpoint {getattr(saved, k)} vs model {getattr(current, k)}"
             for k in ARCHITECTURE if getattr(saved, k) != getattr(current, k)]
@@ -377,78 +471,51 @@ def check_architecture(saved: Pix2PixConfig, current: Pix2PixConfig) -> None:
         raise CheckpointError("The checkpoint is from a different architecture: " + "; ".join(diff))
 
 
-def load_module(module: nn.Module, state: dict, name: str) -> None:
-    """``load_state_dict`` with an error that names the layers that do not match."""
-    own = module.state_dict()
-    problems = [f"missing {k}" for k in own if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in own]
-    problems += [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                 for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise CheckpointError(f"The checkpoint's {name} does not match this architecture: {shown}")
-    module.load_state_dict(state)
-
-
-def rng_state() -> dict:
-    """Every random generator a step uses, in types that ``weights_only`` loading accepts."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
-
-
 def write_loss_log(history: list[dict], path: str | Path) -> Path:
     """The losses of every step as CSV (step, loss_D, ...), written atomically."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=["step", *LOSS_NAMES])
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
     return path
 
 
 @contextlib.contextmanager
-def _deferred_interrupt():
-    """Let the running step finish when Ctrl-C arrives, so a checkpoint never holds half a step.
-
-    Yields a function telling whether an interrupt is pending. A second Ctrl-C stops at once.
-    Outside the main thread (where signals cannot be caught) interrupts arrive as usual.
+def _deferred_stop():
+    """Let the running step finish when Ctrl-C (SIGINT) or SIGTERM arrives: a checkpoint never holds half
+    a step. Yields a function that returns the pending signal's number (0: none). A second signal stops
+    at once. Outside the main thread (where signals cannot be caught) signals act as usual.
     """
     pending = []
 
     def handler(signum, frame):
         if pending:
-            raise KeyboardInterrupt
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         pending.append(signum)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread
-        yield lambda: False
+        yield lambda: 0
         return
     try:
-        yield lambda: bool(pending)
+        yield lambda: max(pending, default=0)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
+    """A notebook widget or terminal bar; a plain text bar when ``COURSE_PROGRESS=text`` (headless runs,
+    whose saved outputs then show the bar's final state)."""
+    if os.environ.get(PROGRESS_ENV, "").lower() == "text":
+        from tqdm.std import tqdm
+
+        return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc="training",
+                    file=sys.stdout, mininterval=2.0, ascii=True)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc="training")

@@ -45,7 +45,7 @@ def test_colorize_errors(tmp_path, checkpoint, capsys):
     assert "No checkpoint" in capsys.readouterr().err
     missing = str(tmp_path / "missing.jpg")
     assert main(["colorize", "--checkpoint", str(checkpoint), missing, "--out", out]) == 2
-    assert "No such file" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err
     # an output would land on an input: refuse before writing anything
     (photos / "rgb0_color.png").write_bytes((photos / "gray.png").read_bytes())
     before = (photos / "rgb0_color.png").read_bytes()

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from course_utils import device as dev
+from course_utils.errors import DeviceError
 
 
 @pytest.fixture(autouse=True)
@@ -89,8 +90,21 @@ def test_forced_device(monkeypatch):
 def test_forced_device_that_is_missing_or_unknown(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
-    with pytest.raises(RuntimeError, match="no cuda device"):
+    with pytest.raises(DeviceError, match="no cuda device"):
         dev.pick_device()
     monkeypatch.setenv("COURSE_DEVICE", "tpu")
-    with pytest.raises(ValueError, match="cpu, cuda, mps"):
+    with pytest.raises(DeviceError, match="cpu, cuda, mps"):
         dev.pick_device()
+
+
+def test_device_names(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert dev.pick_device("cuda:1") == torch.device("cuda", 1)
+    for bad, message in (("banana", "Unknown device --device='banana'"), ("cpu:0", "Unknown"),
+                         ("cuda:x", "Unknown"), ("cuda:2", "has 2 GPU")):
+        with pytest.raises(DeviceError, match=message):
+            dev.pick_device(bad)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="--device=cuda, but this machine has no cuda device"):
+        dev.pick_device("cuda")

@@ -57,10 +57,13 @@ def test_paper_settings():
 def test_precision_choice(monkeypatch):
     cpu = choose_precision("cpu")
     assert (cpu.dtype, cpu.use_scaler, cpu.channels_last) == (None, False, False)
+    # is_bf16_supported() says yes on a T4 too (emulation): the choice must go by the hardware
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    bf16 = choose_precision("cuda")
-    assert (bf16.dtype, bf16.use_scaler, bf16.channels_last) == (torch.bfloat16, False, True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    for name, capability in (("A100", (8, 0)), ("H100", (9, 0))):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        bf16 = choose_precision("cuda")
+        assert (bf16.dtype, bf16.use_scaler, bf16.channels_last) == (torch.bfloat16, False, True), name
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4
     fp16 = choose_precision("cuda")
     assert (fp16.dtype, fp16.use_scaler, fp16.channels_last) == (torch.float16, True, True)
     assert choose_precision("cuda", amp=False).dtype is None
@@ -129,7 +132,7 @@ def test_checkpoint_round_trip_and_weights_only(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"config": {}, "G": Evil(), "step": 0}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="other than tensors"):
         read_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="No checkpoint"):
         read_checkpoint(tmp_path / "missing.pt")
