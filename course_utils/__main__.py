@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import signal
 import sys
@@ -26,13 +25,12 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import CourseError, DiskFullError, PeerFailedError, Terminated
+from .errors import DISK_FULL_ERRNOS, CourseError, DiskFullError, PeerFailedError, Terminated
 from .files import shown
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
 EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_TERMINATED = 5, 130, 143
-_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _positive(kind):
@@ -73,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps between sample grids, at least 1 (default: --checkpoint-every)")
     train.add_argument("--compile", action="store_true", help="torch.compile the networks (GPU)")
     train.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the fastest available)")
-    train.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA GPUs: BatchNorm "
-                       "statistics over the global batch (SyncBatchNorm)")
+    train.add_argument("--sync-bn", action="store_true", help="with several processes on CUDA GPUs: "
+                       "BatchNorm statistics over the global batch (SyncBatchNorm)")
+    train.add_argument("--nproc-per-node", type=_positive(int), default=1, metavar="N",
+                       help="train with N processes on this machine (as torchrun --standalone does)")
     train.set_defaults(run=run_train)
 
     colorize = commands.add_parser("colorize", help="colorize photos with a trained checkpoint")
@@ -170,13 +170,6 @@ def _train(args, dist) -> int:
             trainer.fit(train_data, profile.train_steps, checkpoint=checkpoint, checkpoint_every=every,
                         on_step=on_step, after_save=lambda t: write_loss_log(t.history, losses),
                         progress=dist.is_main)
-        except OSError as err:
-            if err.errno not in _DISK_FULL:
-                raise
-            held = trainer.saved_step
-            on_disk = f"{CHECKPOINT_NAME} holds step {held}" if held is not None else "no checkpoint yet"
-            raise DiskFullError(f"No space left on the device while writing in {shown(args.out)}: {on_disk}. "
-                                "Free some space, then continue with --resume.") from None
         except (KeyboardInterrupt, Terminated) as stop:
             raise type(stop)(f"{stop} (continue with --resume)") from None
         if dist.is_main:
@@ -298,26 +291,51 @@ def _learner_friendly_process():
                 signal.signal(signal.SIGTERM, previous)
 
 
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` less ``option VALUE`` / ``option=VALUE``."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == option:
+            skip = True
+        elif not token.startswith(option + "="):
+            out.append(token)
+    return out
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    main_process = os.environ.get("RANK", "0") == "0"
     with _learner_friendly_process():
         try:
+            if getattr(args, "nproc_per_node", 1) > 1:
+                if distributed:
+                    raise CourseError("--nproc-per-node starts the processes itself: leave it out "
+                                      "under torchrun.")
+                from .launch import launch
+
+                return launch(args.nproc_per_node, _without_option(argv, "--nproc-per-node"))
             return args.run(args)
-        except PeerFailedError as err:
-            if os.environ.get("RANK", "0") == "0":
-                _say(f"error: {err}")
+        except PeerFailedError as err:  # the same for every process: rank 0 speaks for all
+            if main_process:
+                print(f"error: {err}", file=sys.stderr, flush=True)
             return err.exit_code
         except CourseError as err:
             _say(f"error: {err}")
             return err.exit_code
-        except KeyboardInterrupt as err:
-            _say(f"interrupted{f': {err}' if str(err) else ''}")
+        except KeyboardInterrupt as err:  # every process stops together: rank 0 speaks for all
+            if main_process:
+                _say(f"interrupted{f': {err}' if str(err) else ''}")
             return EXIT_INTERRUPTED
         except Terminated as err:
-            _say(f"stopped by SIGTERM{f': {err}' if str(err) else ''}")
+            if main_process:
+                _say(f"stopped by SIGTERM{f': {err}' if str(err) else ''}")
             return EXIT_TERMINATED
         except OSError as err:  # files, folders, permissions, network: the learner's to fix
-            if err.errno in _DISK_FULL:
+            if err.errno in DISK_FULL_ERRNOS:
                 _say(f"error: no space left on the device ({_describe_os_error(err)}); what was written "
                      "before is intact.")
                 return DiskFullError.exit_code

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import socket
-import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .color import normalize_lab, rgb_to_lab
-from .files import atomic_file, shown
+from .files import atomic_file, shown, temporary_beside
 from .paths import data_dir
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
@@ -404,8 +403,7 @@ def cached_pixels(paths: Sequence[Path], side: int) -> Path:
     file = _cache_file(paths, side)
     if file.is_file():
         return file
-    fd, partial = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=".npy", dir=file.parent)
-    os.close(fd)
+    partial = temporary_beside(file)
     try:
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(paths), 3, side, side))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes outside the GIL
@@ -415,7 +413,7 @@ def cached_pixels(paths: Sequence[Path], side: int) -> Path:
         del out
         os.replace(partial, file)
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return file
 

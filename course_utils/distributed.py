@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from .errors import DeviceError, PeerFailedError
+from .errors import DISK_FULL_ERRNOS, CourseError, DeviceError, DiskFullError, PeerFailedError
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,45 @@ class Distributed:
 
     @contextlib.contextmanager
     def all_or_none(self):
-        """Run a block on every process; if it fails on one, it fails on all, so none waits forever.
+        """Run a block on every process; if it fails on one, it fails on all, so that none waits forever.
 
-        The failing process raises its own error; the others raise :class:`PeerFailedError`. The block
-        must not itself wait for the other processes.
+        In a single process an error passes through unchanged. With several, every process raises
+        :class:`PeerFailedError` with the failing processes' messages (rank 0 shows them once) and the
+        first one's exit status; a process whose error is a bug raises that error itself, for its log.
+        The block must not itself wait for the other processes.
         """
+        error = None
         try:
             yield
-        except Exception:
-            self.max(1)
-            raise
-        if self.max(0):
-            raise PeerFailedError("Another process of this run failed (its message is above); stopping too.")
+        except Exception as err:
+            if not self.active:
+                raise
+            error = err
+        if not self.active:
+            return
+        expected = isinstance(error, (CourseError, OSError, ValueError))
+        reports = self.gather(None if error is None else (str(error), _exit_code(error), expected))
+        failed = [(rank, report) for rank, report in enumerate(reports) if report is not None]
+        if not failed:
+            return
+        if error is not None and not expected:
+            raise error
+        by_message: dict[str, list[int]] = {}
+        for rank, (message, _, _) in failed:
+            by_message.setdefault(message, []).append(rank)
+        summary = " | ".join(f"{message} [process{'es'[:2 * (len(ranks) > 1)]} {', '.join(map(str, ranks))}]"
+                             for message, ranks in by_message.items())
+        peer_error = PeerFailedError(summary)
+        peer_error.exit_code = failed[0][1][1]
+        raise peer_error
+
+
+def _exit_code(error: Exception) -> int:
+    if isinstance(error, CourseError):
+        return error.exit_code
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return DiskFullError.exit_code
+    return CourseError.exit_code if isinstance(error, (OSError, ValueError)) else 5
 
 
 def start(device: torch.device) -> Distributed:

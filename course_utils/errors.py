@@ -6,6 +6,10 @@ The command line prints ``error: <message>`` and exits with the exception's ``ex
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # no space, or over quota
+
 
 class CourseError(Exception):
     """A problem the learner can fix: bad arguments, paths, data or checkpoints (exit status 2)."""

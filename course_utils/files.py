@@ -26,20 +26,35 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."  # hidden, so that folder scans (find_images, colorize) never pick it up
 
 
+def temporary_beside(path) -> Path:
+    """A new empty file beside ``path``: hidden, uniquely named, with the usual permissions."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private to its owner
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_file(path, mode: str = "wb"):
     """Open a temporary file for writing; on success it replaces ``path`` in one step, else it is deleted."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = temporary_beside(path)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def remove_stale_temporaries(path) -> list[Path]:

@@ -30,8 +30,16 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoint import FORMAT, load_module, read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .device import native_bf16
 from .distributed import Distributed
-from .errors import CheckpointError, DeviceError, NonFiniteLossError, SaveAbandoned, Terminated
-from .files import atomic_file
+from .errors import (
+    DISK_FULL_ERRNOS,
+    CheckpointError,
+    DeviceError,
+    DiskFullError,
+    NonFiniteLossError,
+    SaveAbandoned,
+    Terminated,
+)
+from .files import atomic_file, shown
 from .init import init_weights
 from .models import PatchDiscriminator, UNetGenerator
 
@@ -351,10 +359,8 @@ class Pix2Pix:
             try:
                 self._save_and_report(checkpoint, after_save)
             except (KeyboardInterrupt, Terminated):
-                held = (f"still holds step {self.saved_step}" if self.saved_step is not None
-                        else "was never written")
-                raise SaveAbandoned(f"A second interrupt abandoned the save of step {self.step}: "
-                                    f"{checkpoint} {held}.") from None
+                raise SaveAbandoned(f"a second interrupt abandoned the save of step {self.step}: "
+                                    f"{self._on_disk(checkpoint)}") from None
             raise type(stop)(f"stopped at step {self.step}; checkpoint saved to {checkpoint}") from None
         finally:
             bar.close()
@@ -446,9 +452,21 @@ class Pix2Pix:
         state = self.state_dict()
         with self.dist.all_or_none():
             if self.dist.is_main:
-                save_checkpoint(state, path)
+                try:
+                    save_checkpoint(state, path)
+                except OSError as err:
+                    if err.errno not in DISK_FULL_ERRNOS:
+                        raise
+                    raise DiskFullError(f"No space left on the device to save step {self.step}: "
+                                        f"{self._on_disk(path)}. Free some space, then resume.") from None
         self.saved_step = self.step
         return Path(path)
+
+    def _on_disk(self, path) -> str:
+        """What the checkpoint file holds now, for messages."""
+        if self.saved_step is None:
+            return f"{shown(path)} was not written yet"
+        return f"{shown(path)} holds step {self.saved_step}"
 
     def resume(self, path: str | Path) -> Pix2Pix:
         self.load_state_dict(read_checkpoint(path))
