@@ -47,9 +47,16 @@ def _positive(kind):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake costs one line (not the whole usage) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0],
-                                     epilog=__doc__.split("\n\n")[-1])
+    parser = _Parser(prog="python -m course_utils", description=__doc__.split("\n")[0],
+                     epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train Pix2Pix on a folder of photos (also under torchrun)")

@@ -39,15 +39,16 @@ def _load(path: Path) -> object:
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
-        if not magic:
-            raise CheckpointError(f"{shown(path)} is empty (0 bytes): not a checkpoint.")
-        if not (magic.startswith(_ZIP_MAGIC) or magic.startswith(_PICKLE_MAGIC)):
-            raise CheckpointError(f"{shown(path)} is not a PyTorch file at all, so not a course checkpoint.")
+    except OSError as err:
+        raise CheckpointError(f"Cannot read {shown(path)}: {err.strerror or err}.") from None
+    if not magic:
+        raise CheckpointError(f"{shown(path)} is empty (0 bytes): not a checkpoint.")
+    if not (magic.startswith(_ZIP_MAGIC) or magic.startswith(_PICKLE_MAGIC)):
+        raise CheckpointError(f"{shown(path)} is not a PyTorch file at all, so not a course checkpoint.")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. torch's note on old pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
-    except CheckpointError:
-        raise
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{shown(path)} is not a course checkpoint: it holds Python objects other than tensors and "
@@ -55,11 +56,9 @@ def _load(path: Path) -> object:
             "hidden in it." if "global" in str(err).lower() else
             f"{shown(path)} is damaged or not a course checkpoint (its contents cannot be read)."
         ) from None
-    except (EOFError, RuntimeError) as err:
+    except (EOFError, RuntimeError, OSError, ValueError) as err:
         raise CheckpointError(f"{shown(path)} is truncated or damaged (a copy or download that did not "
                               f"finish?): {type(err).__name__}.") from None
-    except OSError as err:
-        raise CheckpointError(f"Cannot read {shown(path)}: {err.strerror or err}.") from None
 
 
 def read_checkpoint(path) -> dict:

@@ -432,7 +432,7 @@ class Pix2Pix:
                 self.scaler.load_state_dict(state["scaler"])
             rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # format 1: one dict
             history, step = list(state["history"]), int(state["step"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"The checkpoint cannot continue a run (its optimiser or training state is "
                                   f"missing or damaged: {type(err).__name__} {err}).") from None
         position = state.get("data", {})

@@ -1,5 +1,6 @@
 """The Pix2Pix trainer: losses, learning, precision choice, checkpoints, exact resume, interrupts."""
 
+import errno
 import math
 import os
 import signal
@@ -7,7 +8,8 @@ import signal
 import pytest
 import torch
 
-from course_utils import train as train_mod
+from course_utils import checkpoint as checkpoint_mod
+from course_utils.errors import DiskFullError, SaveAbandoned, Terminated
 from course_utils.train import (
     CheckpointError,
     GANLoss,
@@ -147,7 +149,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(train_mod.torch, "save", broken_save)
+    monkeypatch.setattr(checkpoint_mod.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         t.save(path)
     monkeypatch.undo()
@@ -203,3 +205,124 @@ def test_loss_log_csv(tmp_path):
 def test_empty_data_is_a_clear_error():
     with pytest.raises(ValueError, match="no batch"):
         trainer().fit([], steps=1, progress=False)
+
+
+# --------------------------------------------------------------------------- hardening and exact resume
+def test_config_values_are_checked():
+    with pytest.raises(ValueError, match=r"ngf=0 \(must be a whole number >= 1\); lr=-1"):
+        Pix2PixConfig(ngf=0, lr=-1)
+    with pytest.raises(ValueError, match="not a multiple of 2\\*\\*num_downs = 256"):
+        Pix2PixConfig(image_size=128)
+
+
+def photo_loader(tmp_path, monkeypatch, n=10, batch_size=2):
+    """A real training loader (pixel cache, seeded jitter, seekable sampler) over n random photos."""
+    import numpy as np
+    from PIL import Image
+
+    from course_utils.data import make_dataloaders
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(rng.integers(0, 255, (40, 44, 3), dtype=np.uint8)).save(paths[-1])
+    return make_dataloaders(paths, paths[:1], 32, batch_size, device="cpu", seed=7)[0]
+
+
+def same_state(a: Pix2Pix, b: Pix2Pix) -> bool:
+    pairs = [(x, y) for net in ("G", "D") for x, y in
+             zip(getattr(a, net).state_dict().values(), getattr(b, net).state_dict().values(), strict=True)]
+    return a.history == b.history and all(torch.equal(x, y) for x, y in pairs)
+
+
+def test_resume_mid_pass_repeats_an_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch):
+    loader = photo_loader(tmp_path, monkeypatch)  # 5 batches a pass
+    full = trainer(seed=0)
+    full.fit(loader, steps=8, progress=False)
+
+    first = trainer(seed=0)
+    first.fit(loader, steps=3, checkpoint=tmp_path / "ck.pt", progress=False)  # stops in pass 0
+    torch.randn(100)  # anything may happen to the random generators in between
+    resumed = trainer(seed=99).resume(tmp_path / "ck.pt")
+    assert (resumed.epoch, resumed.batch_in_pass) == (0, 3)
+    resumed.fit(loader, steps=8, progress=False)
+    assert (resumed.epoch, resumed.batch_in_pass) == (1, 3) == (full.epoch, full.batch_in_pass)
+    assert same_state(resumed, full)
+
+
+def test_loaders_leave_the_global_random_generator_alone(tmp_path, monkeypatch):
+    loader = photo_loader(tmp_path, monkeypatch)
+    state = torch.get_rng_state()
+    loader.set_epoch(3, start=1)
+    for _ in loader:
+        pass
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals")
+def test_sigterm_lets_the_step_finish_then_saves(tmp_path):
+    def send_sigterm(t):
+        if t.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    t = trainer()
+    with pytest.raises(Terminated, match="stopped at step 2; checkpoint saved"):
+        t.fit([make_batch(0)], steps=10, checkpoint=tmp_path / "ck.pt", on_step=send_sigterm, progress=False)
+    assert t.step == 2 and read_checkpoint(tmp_path / "ck.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals")
+def test_a_second_interrupt_during_the_save_is_reported(tmp_path, monkeypatch):
+    def press_ctrl_c(t):
+        if t.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def slow_save(state, f):  # the second Ctrl-C arrives while the file is being written
+        f.write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = trainer()
+    t.fit([make_batch(0)], steps=2, checkpoint=tmp_path / "ck.pt", progress=False)
+    monkeypatch.setattr(checkpoint_mod.torch, "save", slow_save)
+    with pytest.raises(SaveAbandoned, match=r"abandoned the save of step 3: .*ck.pt holds step 2"):
+        t.fit([make_batch(0)], steps=10, checkpoint=tmp_path / "ck.pt", on_step=press_ctrl_c, progress=False)
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / "ck.pt")["step"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    t = trainer()
+    t.fit([make_batch(0)], steps=2, checkpoint=tmp_path / "ck.pt", progress=False)
+
+    def full_disk(state, f):
+        f.write(b"the start of a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_mod.torch, "save", full_disk)
+    with pytest.raises(DiskFullError, match=r"save step 4: .*ck.pt holds step 2"):
+        t.fit([make_batch(0)], steps=4, checkpoint=tmp_path / "ck.pt", checkpoint_every=2, progress=False)
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / "ck.pt")["step"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_the_loss_log_is_written_after_each_checkpoint(tmp_path):
+    seen = []
+
+    def after_save(t):
+        seen.append((t.step, t.saved_step, read_checkpoint(tmp_path / "ck.pt")["step"]))
+
+    trainer().fit([make_batch(0)], steps=5, checkpoint=tmp_path / "ck.pt", checkpoint_every=2, progress=False,
+                  after_save=after_save)
+    assert seen == [(2, 2, 2), (4, 4, 4), (5, 5, 5)]
+
+
+def test_the_text_progress_bar_ends_in_its_final_state(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+    trainer().fit([make_batch(0)], steps=3)
+    final = capsys.readouterr().out.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in final and "3/3" in final and "img/s" in final
