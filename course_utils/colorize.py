@@ -89,7 +89,7 @@ def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: i
     """An RGB version of ``image`` (same size) whose colours come from ``generator``."""
     device = next(generator.parameters()).device
     image = image.convert("RGB") if image.mode != "RGB" else image
-    small = np.asarray(image.resize((image_size, image_size), Image.BICUBIC))
+    small = np.array(image.resize((image_size, image_size), Image.BICUBIC))  # writable, for torch
     ab = generator(_lab_input(small, device)).float()[0]  # [2, image_size, image_size]
     width, height = image.size
     rows = upsampling_matrix(height, image_size).to(device)
@@ -98,7 +98,7 @@ def colorize_image(generator: torch.nn.Module, image: Image.Image, image_size: i
     step = max(1, strip_pixels // width)
     for top in range(0, height, step):
         bottom = min(height, top + step)
-        L = _lab_input(np.asarray(image.crop((0, top, width, bottom))), device)
+        L = _lab_input(np.array(image.crop((0, top, width, bottom))), device)
         ab_strip = rows[top:bottom] @ ab @ cols_t  # [2, strip height, width]
         rgb = normalized_to_rgb(L, ab_strip[None])[0]
         pixels = (rgb.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
@@ -198,6 +198,7 @@ def colorize_photos(generator: torch.nn.Module, image_size: int, files: list[Pat
             yield Outcome(src, None, "failed", str(err))
             continue
         result = colorize_image(generator, image, image_size)
+        dst.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(dst) as f:
             result.save(f, format="PNG")
         yield Outcome(src, dst, "written")

@@ -159,20 +159,19 @@ def _problem(path: Path) -> str | None:
 
 def _distinct(files: list[Path], folder: Path) -> list[Path]:
     """``files`` without second names (links) for a file already listed, with one warning naming one."""
-    seen, keep, aliases = {}, [], []
-    for f in files:
+    seen, aliases = {}, []
+    for f in sorted(files, key=lambda f: (f.is_symlink(), f)):  # a file's own name before its links
         real = f.resolve()
         if real in seen:
             aliases.append((f, seen[real]))
         else:
             seen[real] = f
-            keep.append(f)
     if aliases:
         alias, first = aliases[0]
         warnings.warn(f"Skipped {len(aliases)} second name(s) for files already listed in {shown(folder)}, "
                       f"e.g. {shown(alias.relative_to(folder))} is {shown(first.relative_to(folder))} "
                       "(a link)", stacklevel=3)
-    return keep
+    return sorted(seen.values())
 
 
 def find_images(folder) -> list[Path]:

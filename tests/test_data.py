@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import socket
 import time
@@ -373,3 +374,75 @@ def test_batched_conversion_in_chunks_equals_the_whole_batch():
     L, ab = normalize_lab(rgb_to_lab(rgb))
     torch.testing.assert_close(chunked["L"], L, atol=1e-6, rtol=0)
     torch.testing.assert_close(chunked["ab"], ab, atol=1e-6, rtol=0)
+
+
+# --- Awkward names, links, interrupted caches, seekable passes ------------------------------------------
+
+def test_names_that_are_not_utf8_work_everywhere(data_home, tmp_path):
+    folder = photo_folder(tmp_path / "photos", n=3)
+    odd = folder / os.fsdecode(b"caf\xe9 \n2.png")  # Latin-1 bytes and a newline in the name
+    (folder / "img_000.png").rename(odd)
+    found = find_images(folder)
+    assert odd in found
+    train, val = split_paths(found, 0.34, seed=0)
+    assert odd in train + val
+    assert load_split(save_split(train, val, "odd")) == (train, val)
+    assert np.load(data.cached_pixels(found, 8)).shape == (3, 3, 8, 8)
+
+
+def test_a_second_name_for_a_file_is_skipped_with_its_name(tmp_path):
+    folder = photo_folder(tmp_path / "photos", n=3)
+    (folder / "alias.png").symlink_to(folder / "img_001.png")
+    with pytest.warns(UserWarning, match=r"1 second name.*alias.png is img_001.png"):
+        found = find_images(folder)
+    assert [p.name for p in found] == ["img_000.png", "img_001.png", "img_002.png"]
+    with pytest.raises(ValueError, match="appears twice in the list of paths: img_001.png"):
+        split_paths([found[0], found[1], found[1]], 0.5, seed=0)
+
+
+def test_folders_named_like_images_and_special_files_are_not_images(tmp_path):
+    folder = photo_folder(tmp_path / "photos", n=2)
+    (folder / "x.jpg").mkdir()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "pipe.png")  # opening it would wait forever
+    assert [p.name for p in find_images(folder)] == ["img_000.png", "img_001.png"]
+
+
+@pytest.mark.parametrize("stop", [OSError("a disk error"), KeyboardInterrupt()])
+def test_an_interrupted_cache_leaves_nothing_behind(data_home, monkeypatch, stop):
+    paths = sorted(photo_folder(data_home / "photos", n=4).glob("*.png"))
+    real = data.decode_resized
+
+    def fails_on_the_third(path, side):
+        if path == paths[2]:
+            raise stop
+        return real(path, side)
+
+    monkeypatch.setattr(data, "decode_resized", fails_on_the_third)
+    with pytest.raises(type(stop)):
+        data.cached_pixels(paths, 8)
+    assert list((data_home / "cache").iterdir()) == []
+
+
+def test_the_sampler_seeks_and_shares_out_each_pass(data_home):
+    dataset = range(11)
+    order = [i for i, _ in data.SeekableSampler(dataset, seed=3)]
+    assert sorted(order) == list(range(11))
+    sampler = data.SeekableSampler(dataset, seed=3)
+    sampler.set_epoch(0, start=4)
+    assert [i for i, _ in sampler] == order[4:] and len(sampler) == 7
+    sampler.set_epoch(1)
+    assert [i for i, _ in sampler] != order  # a new shuffle every pass
+    shares = [[i for i, _ in data.SeekableSampler(dataset, seed=3, num_replicas=2, rank=r)] for r in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) == 6  # padded to equal shares, as DistributedSampler does
+    assert set(shares[0]) | set(shares[1]) == set(range(11))
+
+
+def test_training_crops_depend_on_the_seed_only(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=2, size=(40, 40)).glob("*.png"))
+    dataset = data.CachedPixels(data.cached_pixels(paths, 20), 16, "train")
+    torch.manual_seed(0)
+    first = dataset[(1, 12345)]
+    torch.manual_seed(1)
+    assert torch.equal(first, dataset[(1, 12345)])
+    assert any(not torch.equal(first, dataset[(1, seed)]) for seed in range(5))
