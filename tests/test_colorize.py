@@ -1,8 +1,6 @@
 """Colorizing: strips equal the whole image, awkward inputs are skipped or named, outputs are atomic."""
 
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -27,17 +25,6 @@ def generator():
 
 def photo(width=75, height=50, seed=0) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def png_header_claiming(path, width, height):
-    """A tiny PNG file whose header claims width x height pixels (a decompression bomb)."""
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
-                     + chunk(b"IEND", b""))
-    return path
 
 
 @pytest.mark.parametrize("n_out, n_in", [(100, 32), (37, 32), (256, 64), (20, 32), (1, 4)])
@@ -65,9 +52,9 @@ def test_strips_give_the_same_picture_as_the_whole_image(generator):
     assert whole.std(axis=2).mean() > 5  # colours, not gray
 
 
-def test_decompression_bombs_and_folders_are_unreadable_images(tmp_path):
+def test_decompression_bombs_and_folders_are_unreadable_images(tmp_path, png_bomb):
     with pytest.raises(ImageReadError, match="decompression bomb"):
-        col.read_image(png_header_claiming(tmp_path / "bomb.png", 100_000, 100_000))
+        col.read_image(png_bomb(tmp_path / "bomb.png"))
     (tmp_path / "x.jpg").mkdir()
     with pytest.raises(ImageReadError, match="a folder, not an image"):
         col.read_image(tmp_path / "x.jpg")
@@ -126,8 +113,8 @@ def test_outputs_are_atomic_skipped_when_done_and_redone_on_request(tmp_path, ge
     assert [o.status for o in redo] == ["written", "written"]
 
 
-def test_one_bad_photo_never_costs_the_others(tmp_path, generator):
-    files = [png_header_claiming(tmp_path / "bomb.png", 100_000, 100_000), tmp_path / "ok.png"]
+def test_one_bad_photo_never_costs_the_others(tmp_path, generator, png_bomb):
+    files = [png_bomb(tmp_path / "bomb.png"), tmp_path / "ok.png"]
     photo().save(files[1])
     outcomes = list(col.colorize_photos(generator, 32, files, col.output_paths(files, tmp_path / "out")))
     assert [o.status for o in outcomes] == ["failed", "written"]
