@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import TRAIN, one_line, same_run, training_photos
 from PIL import Image
 
 from course_utils import checkpoint as checkpoint_mod
@@ -25,7 +26,6 @@ from course_utils.train import Pix2Pix, Pix2PixConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 POSIX = pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals and file modes")
-TRAIN = ["train", "--profile", "quick", "--batch-size", "2", "--sample-every", "1000"]
 
 
 @pytest.fixture
@@ -51,22 +51,6 @@ def photo_folder(folder, n_rgb=1):
     return folder
 
 
-def training_photos(folder, n=10):
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(folder / f"p{i:02d}.png")
-    return folder
-
-
-def one_line(text: str) -> str:
-    """The whole of an error output, checked to be a single line without a traceback (the progress
-    bar, which also writes to stderr, aside)."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("training:")]
-    assert len(lines) == 1 and "Traceback" not in text, text
-    return lines[0]
-
-
 def cli(*args, unprivileged=False, env=None, timeout=120) -> subprocess.CompletedProcess:
     """``python -m course_utils ARGS`` in a new process (as a user without root's file powers if asked)."""
     command = [sys.executable, "-m", "course_utils", *map(str, args)]
@@ -82,14 +66,6 @@ def cli(*args, unprivileged=False, env=None, timeout=120) -> subprocess.Complete
 needs_unprivileged = pytest.mark.skipif(
     os.name == "nt" or (hasattr(os, "geteuid") and os.geteuid() == 0 and not shutil.which("setpriv")),
     reason="needs a way to run without root's file powers")
-
-
-def same_run(a: Path, b: Path) -> bool:
-    """Two run folders hold the same training: checkpoints equal bit for bit, identical loss logs."""
-    x, y = read_checkpoint(a / "checkpoint.pt"), read_checkpoint(b / "checkpoint.pt")
-    weights = all(torch.equal(x[n][k], y[n][k]) for n in ("G", "D") for k in x[n])
-    same_log = (a / "losses.csv").read_text() == (b / "losses.csv").read_text()
-    return weights and same_log and x["history"] == y["history"] and x["step"] == y["step"]
 
 
 # --------------------------------------------------------------------------------------------- colorize
