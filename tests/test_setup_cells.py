@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import types
@@ -12,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 sys.path.insert(0, str(ROOT / "tools"))
-from repo_links import course_settings  # noqa: E402  (tools/ is not a package)
+import repo_links  # noqa: E402  (tools/ is not a package)
+from repo_links import course_settings  # noqa: E402
 
 
 def setup_source(path: Path) -> str:
@@ -97,3 +99,17 @@ def test_an_installed_package_is_used_as_it_is(path, colab, kernel):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_drive_switch_reaches_setup(path):
     assert setup_source(path).count("setup(drive=USE_DRIVE)") == 1
+
+
+def test_repo_links_writes_a_forks_repository_and_tag_into_badge_and_guard(tmp_path, monkeypatch):
+    fork = {"repository": "someone/fork", "ref": "v2.0", "weights_url": "", "weights_sha256": ""}
+    monkeypatch.setattr(repo_links, "course_settings", lambda: fork)
+    copy = tmp_path / NOTEBOOKS[0].name
+    shutil.copy(NOTEBOOKS[0], copy)
+    assert repo_links.problems(copy)  # the committed notebook names the course, not the fork
+    assert repo_links.fix(copy)
+    source = setup_source(copy)
+    assert 'COURSE_REPO = "https://github.com/someone/fork"' in source and 'COURSE_REF = "v2.0"' in source
+    badge = f"colab.research.google.com/github/someone/fork/blob/v2.0/notebooks/{copy.name}"
+    assert badge in copy.read_text()
+    assert repo_links.problems(copy) == [] and not repo_links.fix(copy)  # done once, then nothing to do
