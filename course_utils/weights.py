@@ -91,7 +91,8 @@ def fetch(url: str, sha256: str, *, timeout: float = 30.0, progress: bool = True
             try:
                 got = _download(url, partial, f"downloading {target.name}", timeout, progress)
             except urllib.error.HTTPError as err:
-                raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): the file is not there. "
+                why = "the file is not there" if err.code in (404, 410) else "the server did not send it"
+                raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): {why}. "
                                     "Check the URL (has the file moved?).") from None
             except urllib.error.URLError as err:
                 raise DownloadError(f"Cannot reach {urlparse(url).netloc} ({err.reason}). Check the "
