@@ -40,7 +40,7 @@ nbval: $(STAMP)
 notebooks: $(STAMP) repo-links
 	COURSE_DEVICE=cpu $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS)
 
-## repo-links: write the repository named in pyproject.toml into every badge and Colab guard
+## repo-links: write [tool.course] of pyproject.toml into every badge and Colab guard, and course_utils/published.py
 repo-links: $(STAMP)
 	$(PY) tools/repo_links.py
 

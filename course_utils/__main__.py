@@ -2,7 +2,7 @@
 
     python -m course_utils train --data DIR --out RUN_DIR [--profile quick|full] [--steps N] [--resume]
     torchrun --standalone --nproc_per_node=N -m course_utils train --data DIR --out RUN_DIR ...
-    python -m course_utils colorize --checkpoint FILE INPUT... --out DIR
+    python -m course_utils colorize --checkpoint FILE_OR_URL [--sha256 HEX] INPUT... --out DIR
 
 ``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv and RUN_DIR/samples/step_NNNNNN.png
 (gray | generated | real). ``colorize`` writes NAME_color.png for every input photo, at its own size.
@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=run_train)
 
     colorize = commands.add_parser("colorize", help="colorize photos with a trained checkpoint")
-    colorize.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
+    colorize.add_argument("--checkpoint", required=True, metavar="FILE_OR_URL",
+                          help="a checkpoint written by train, or an http(s) URL of one (with --sha256)")
+    colorize.add_argument("--sha256", metavar="HEX", help="the SHA-256 of the checkpoint at the URL: it is "
+                          "downloaded once into the data folder's cache, and used only if it matches")
     colorize.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     colorize.add_argument("--out", type=Path, required=True, help="folder for the NAME_color.png results")
     colorize.add_argument("--overwrite", action="store_true", help="redo photos already colorized in --out")
@@ -225,7 +228,7 @@ def run_colorize(args) -> int:
         raise CourseError("No photos to colorize (see above).")
     outputs = output_paths(files, args.out)
     writable_folder(args.out, "the output folder (--out)")
-    generator, config = load_generator(args.checkpoint, device)
+    generator, config = load_generator(args.checkpoint, device, args.sha256)
     counts = dict.fromkeys(("written", "skipped", "failed"), 0)
     try:
         for outcome in colorize_photos(generator, config.image_size, files, outputs, args.overwrite):

@@ -25,6 +25,7 @@ from .data import load_rgb
 from .errors import ImageReadError
 from .files import atomic_file, shown
 from .train import Pix2PixConfig
+from .weights import resolve_checkpoint
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OUTPUT_SUFFIX = "_color.png"
@@ -35,9 +36,14 @@ __all__ = ["ImageReadError", "colorize_files", "colorize_image", "colorize_photo
            "read_image"]
 
 
-def load_generator(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Module, Pix2PixConfig]:
-    """The generator stored in a training checkpoint (rebuilt from its config), in eval mode."""
-    state = read_checkpoint(checkpoint)
+def load_generator(checkpoint: str | Path, device="cpu", sha256: str | None = None
+                   ) -> tuple[torch.nn.Module, Pix2PixConfig]:
+    """The generator stored in a training checkpoint (rebuilt from its config), in eval mode.
+
+    ``checkpoint`` is a file, or an http(s) URL with its ``sha256``: downloaded once, checked, then
+    read like a file (``course_utils.weights``).
+    """
+    state = read_checkpoint(resolve_checkpoint(checkpoint, sha256))
     config = Pix2PixConfig.from_dict(state["config"])
     generator = config.build_generator()
     load_module(generator, state["G"], "generator")
@@ -205,12 +211,12 @@ def colorize_photos(generator: torch.nn.Module, image_size: int, files: list[Pat
 
 
 def colorize_files(checkpoint: str | Path, inputs, out_dir: str | Path, device="cpu",
-                   overwrite: bool = False) -> tuple[list[Path], list[str]]:
+                   overwrite: bool = False, sha256: str | None = None) -> tuple[list[Path], list[str]]:
     """Colorize every input into ``out_dir``; returns (files written or already there, problems)."""
     out_dir = Path(out_dir)
     files, problems = expand_inputs(inputs, out_dir)
     outputs = output_paths(files, out_dir)
-    generator, config = load_generator(checkpoint, device)
+    generator, config = load_generator(checkpoint, device, sha256)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
     for outcome in colorize_photos(generator, config.image_size, files, outputs, overwrite):

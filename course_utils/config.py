@@ -107,14 +107,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup(profile: str | None = None, seed: int | None = None, verbose: bool = True):
+def setup(profile: str | None = None, seed: int | None = None, verbose: bool = True, drive: bool = False):
     """What every notebook does once: choose the profile, seed everything, pick the device.
 
-    Returns ``(profile, device)``.
+    ``drive=True`` (Colab only) first moves the course's data folder to Google Drive, so downloads and
+    trained models outlive the runtime (see ``paths.use_google_drive``). Returns ``(profile, device)``.
     """
     from .device import pick_device
+    from .paths import use_google_drive
     from .viz import use_course_style
 
+    if drive:
+        print(f"course data on Google Drive: {use_google_drive()}")
     prof = get_profile(profile)
     seed_everything(prof.seed if seed is None else seed)
     device = pick_device()

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .color import normalize_lab, rgb_to_lab
 from .files import atomic_file, shown, temporary_beside
-from .paths import data_dir
+from .paths import data_dir, scratch_dir
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
                   "immunohistochemistry", "stereo_motorcycle")
@@ -91,22 +91,27 @@ def _can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
 
 
 def coco_sample_folder(timeout: float = 5.0) -> Path:
-    """fastai's COCO sample, downloaded (once, about 3.2 GB) and unpacked into ``data/coco_sample``."""
-    folder = data_dir() / "coco_sample"
+    """fastai's COCO sample, unpacked into ``coco_sample`` of the scratch folder (usually ``data/``).
+
+    The 3.2 GB archive is downloaded once into ``data/downloads`` and kept: when the unpacked folder is
+    missing (a fresh Colab runtime whose data folder is on Google Drive), it is only unpacked again.
+    """
+    folder = scratch_dir() / "coco_sample"
     if (folder / "train_sample").is_dir():
         return folder
     from fastai.data.external import URLs, untar_data  # a heavy import, only needed for the download
 
+    archives = data_dir() / "downloads"
     host = urlparse(URLs.COCO_SAMPLE).hostname
-    if not _can_reach(host, timeout=timeout):
+    if not (archives / Path(urlparse(URLs.COCO_SAMPLE).path).name).is_file() and not _can_reach(
+            host, timeout=timeout):
         raise ConnectionError(
             f"Cannot download the COCO sample: {host} cannot be reached, and the download needs internet.\n"
             "Instead, use the photos that come with the installed packages (the quick profile: "
             "COURSE_PROFILE=quick, or course_utils.data.sample_image_paths()), or your own photos: "
             "course_utils.data.find_images('path/to/your/folder')."
         )
-    return untar_data(URLs.COCO_SAMPLE, base=str(data_dir()), data=str(data_dir()),
-                      archive=str(data_dir() / "downloads"))
+    return untar_data(URLs.COCO_SAMPLE, base=str(data_dir()), data=str(scratch_dir()), archive=str(archives))
 
 
 def coco_sample_paths(n: int = 20_000, seed: int = 42, timeout: float = 5.0) -> list[Path]:
@@ -231,19 +236,36 @@ def splits_dir() -> Path:
     return path
 
 
-def _portable(path: Path) -> str:
-    """The path relative to ``data/`` when it lies there (same on every machine), else absolute."""
+def _roots() -> list[Path]:
+    """The folders a manifest's relative paths start from: data, then scratch (the same unless on Drive)."""
+    return list(dict.fromkeys((data_dir(), scratch_dir())))
+
+
+def _portable(path: Path, roots: list[Path]) -> str:
+    """The path relative to the data or scratch folder when it lies there (same everywhere), else absolute."""
     path = Path(path).resolve()
-    try:
-        return path.relative_to(data_dir().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    root = next((r.resolve() for r in roots if path.is_relative_to(r.resolve())), None)
+    return path.relative_to(root).as_posix() if root else path.as_posix()
+
+
+def _locator(roots: list[Path]):
+    """Maps a manifest's path to this machine: under the first root whose top-level folder holds it."""
+    chosen = {}
+
+    def locate(name: str) -> Path:
+        top = name.split("/", 1)[0]
+        if top not in chosen:
+            chosen[top] = next((r for r in roots if (r / top).exists()), roots[0])
+        return chosen[top] / name
+
+    return locate
 
 
 def save_split(train: Sequence[Path], val: Sequence[Path], name: str, **info) -> Path:
     """Write the split as ``data/splits/<name>.json`` (paths relative to ``data/`` where possible)."""
+    roots = _roots()
     record = {"name": name, **info, "paths_relative_to": "data/",
-              "train": [_portable(p) for p in train], "val": [_portable(p) for p in val]}
+              "train": [_portable(p, roots) for p in train], "val": [_portable(p, roots) for p in val]}
     path = splits_dir() / f"{name}.json"
     with atomic_file(path, "w") as f:
         f.write(json.dumps(record, indent=1) + "\n")
@@ -258,7 +280,8 @@ def load_split(name_or_path) -> tuple[list[Path], list[Path]]:
     if not path.is_file():
         raise FileNotFoundError(f"No split manifest at {path}")
     record = json.loads(path.read_text(encoding="utf-8"))
-    train, val = ([data_dir() / p for p in record[key]] for key in SPLITS)
+    locate = _locator(_roots())
+    train, val = ([locate(p) for p in record[key]] for key in SPLITS)
     missing = [p for p in train + val if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images named in {path.name} are missing, e.g. {missing[0]}. "
@@ -387,7 +410,7 @@ def _cache_file(paths: Sequence[Path], side: int) -> Path:
     for p in paths:
         stat = Path(p).stat()
         digest.update(_bytes(f"{Path(p).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n"))
-    folder = data_dir() / "cache"
+    folder = scratch_dir() / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"pixels_{len(paths)}x{side}px_{digest.hexdigest()[:16]}.npy"
 

@@ -1,5 +1,6 @@
 """Helpers the command-line tests share."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,13 @@ def training_photos(folder, n=10):
     return folder
 
 
+PROGRESS_BAR = re.compile(r"^[\w .-]+:\s+\d+%\|")  # e.g. "training:  40%|####  | 4/10 [...]"
+
+
 def one_line(text: str) -> str:
-    """The whole of an error output, checked to be a single line without a traceback (the progress
-    bar, which also writes to stderr, aside)."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("training:")]
+    """The whole of an error output, checked to be a single line without a traceback (progress bars,
+    which also write to stderr, aside)."""
+    lines = [line for line in text.splitlines() if line.strip() and not PROGRESS_BAR.match(line)]
     assert len(lines) == 1 and "Traceback" not in text, text
     return lines[0]
 

@@ -31,7 +31,8 @@ def test_the_series_is_complete_and_listed_in_the_readme():
         assert f"notebooks/{name}.ipynb" in readme
 
 
-def test_badges_and_colab_guards_name_the_configured_repository():
+def test_badges_guards_and_published_weights_match_pyproject():
+    """`tools/repo_links.py --check`: badges, Colab guards and course_utils/published.py (make repo-links)."""
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "repo_links.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

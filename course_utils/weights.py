@@ -1,0 +1,125 @@
+"""Checkpoints by URL: downloaded once into the data folder's cache, checked against their SHA-256.
+
+    path = resolve_checkpoint("https://.../checkpoint.pt", sha256="9f2c...")  # or a local path
+
+A download streams into a hidden partial file beside its final place while its SHA-256 is computed;
+only a complete file with the expected hash is renamed into place. Any failure (HTTP error, lost
+connection, short body, wrong hash, Ctrl-C) deletes the partial file, so the cache never holds a bad
+file, and the next call finds the good one without touching the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .errors import CourseError
+from .files import temporary_beside
+from .paths import data_dir
+from .published import WEIGHTS_SHA256, WEIGHTS_URL
+
+CHUNK = 1 << 20  # bytes read at a time
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class DownloadError(CourseError, RuntimeError):
+    """A download that failed or did not match its SHA-256; nothing was kept."""
+
+
+def is_url(source) -> bool:
+    return isinstance(source, str) and urlparse(source).scheme.lower() in ("http", "https")
+
+
+def cache_path(url: str, sha256: str) -> Path:
+    """Where the file of ``url`` with this hash is kept: ``data/cache/weights/<sha256>/<name>``."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", unquote(Path(urlparse(url).path).name)).lstrip(".")
+    return data_dir() / "cache" / "weights" / sha256 / (name or "download")
+
+
+def _checked_hash(sha256: str | None, url: str) -> str:
+    value = (sha256 or "").strip().lower()
+    if not value:
+        raise DownloadError(f"No SHA-256 given for {url}: a download is only used once its hash is checked. "
+                            "Pass the hash published with the file (--sha256 HEX, or sha256=...).")
+    if not HEX64.fullmatch(value):
+        raise DownloadError(f"{sha256!r} is not a SHA-256 (64 hexadecimal digits).")
+    return value
+
+
+def _download(url: str, out, label: str, timeout: float, progress: bool) -> str:
+    """Stream ``url`` into the open file ``out`` behind a progress bar; the SHA-256 of what arrived."""
+    from tqdm import tqdm
+
+    digest, received = hashlib.sha256(), 0
+    request = urllib.request.Request(url, headers={"User-Agent": "course-utils"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
+                  desc=label) as bar:
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total:
+        raise http.client.IncompleteRead(b"", total - received)
+    return digest.hexdigest()
+
+
+def fetch(url: str, sha256: str, *, timeout: float = 30.0, progress: bool = True) -> Path:
+    """The file at ``url``, downloaded once into the data folder's cache and checked against ``sha256``.
+
+    Raises :class:`DownloadError` (with what to do) when the hash is missing, the server cannot be
+    reached or answers with an error, the body stops short, or the file's hash is not ``sha256``.
+    """
+    expected = _checked_hash(sha256, url)
+    if not is_url(url):
+        raise DownloadError(f"{url!r} is not an http(s) URL.")
+    target = cache_path(url, expected)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_beside(target)
+    try:
+        with open(tmp, "wb") as partial:
+            try:
+                got = _download(url, partial, f"downloading {target.name}", timeout, progress)
+            except urllib.error.HTTPError as err:
+                why = "the file is not there" if err.code in (404, 410) else "the server did not send it"
+                raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): {why}. "
+                                    "Check the URL (has the file moved?).") from None
+            except urllib.error.URLError as err:
+                raise DownloadError(f"Cannot reach {urlparse(url).netloc} ({err.reason}). Check the "
+                                    "internet connection (on Colab: is the runtime connected?).") from None
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
+                raise DownloadError(f"The download of {url} broke off ({type(err).__name__}); nothing was "
+                                    "kept. Run it again.") from None
+        if got != expected:
+            raise DownloadError(f"{url} is not the expected file: its SHA-256 is {got}, not {expected}. "
+                                "Nothing was kept. Check the hash, or whether the file was replaced.")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def resolve_checkpoint(source, sha256: str | None = None) -> Path:
+    """A checkpoint as a local file: an http(s) URL goes through :func:`fetch` (``sha256`` required),
+    a path is returned as it is (``read_checkpoint`` says what is wrong with it, if anything)."""
+    return fetch(source, sha256) if is_url(source) else Path(source).expanduser()
+
+
+def published_checkpoint() -> Path | None:
+    """The course's published checkpoint (downloaded once), or ``None`` when none is published yet.
+
+    Its URL and hash are set in pyproject.toml's ``[tool.course]`` (``weights_url``, ``weights_sha256``).
+    """
+    return fetch(WEIGHTS_URL, WEIGHTS_SHA256) if WEIGHTS_URL else None
