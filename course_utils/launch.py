@@ -25,6 +25,9 @@ def launch(nproc: int, worker_args: list[str]) -> int:
             logging.getLogger(name).setLevel(logging.CRITICAL)
     args = get_args_parser().parse_args(["--standalone", f"--nproc-per-node={nproc}", "--module",
                                          "course_utils", *worker_args])
+    handled = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None),
+                           getattr(signal, "SIGQUIT", None)) if s is not None]
+    previous = {s: signal.getsignal(s) for s in handled}  # torch's launcher replaces them for good
     try:
         run(args)
     except SignalException as err:  # Ctrl-C or SIGTERM: the processes stopped after a checkpoint
@@ -37,4 +40,7 @@ def launch(nproc: int, worker_args: list[str]) -> int:
                   file=sys.stderr, flush=True)
             return 128 - failure.exitcode
         return failure.exitcode
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

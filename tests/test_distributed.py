@@ -88,10 +88,12 @@ def test_torchrun_trains_one_model_that_resumes_exactly_and_moves_between_proces
     assert main([*parts, "--steps", "2"]) == 0  # stops mid-pass
     assert main([*parts, "--steps", "5", "--resume"]) == 0
     assert same_run(tmp_path / "whole", tmp_path / "parts")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the launcher put it back
 
     # a checkpoint of two processes serves one process, and the other way round
     generator, config = load_generator(tmp_path / "whole" / "checkpoint.pt")
-    assert config == Pix2Pix.from_checkpoint(tmp_path / "whole" / "checkpoint.pt").config
+    with pytest.warns(UserWarning, match="written by 2 process"):  # resuming it in 1 would not be exact
+        assert config == Pix2Pix.from_checkpoint(tmp_path / "whole" / "checkpoint.pt").config
     single = [*map(str, args), "--out", str(tmp_path / "single")]
     assert main([*single, "--steps", "2"]) == 0
     capfd.readouterr()
