@@ -69,7 +69,8 @@ class Exercise:
 
     def cell(self, solved: bool = False) -> str:
         """The notebook cell: the learner's stub or, ``solved``, the reference solution, then the check."""
-        task = textwrap.fill(self.task, 100, initial_indent="# ", subsequent_indent="# ")
+        task = textwrap.fill(self.task, 100, initial_indent="# ", subsequent_indent="# ",
+                             break_on_hyphens=False)
         gap = "\n\n\n" if self.kind == "code" else "\n\n"  # two blank lines after a function (PEP 8)
         return f"{MARKER}{self.id}\n{task}\n{self.solution if solved else self.stub}{gap}{self.check_line}\n"
 

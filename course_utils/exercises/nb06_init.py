@@ -211,20 +211,20 @@ def _mode_keeping_gradients() -> str:
     "06.mode_for_gradients",
     task="A network whose width changes from layer to layer: you want the gradients to keep their scale "
          'all the way back to the first layer. Which Kaiming mode: "fan_in" or "fan_out"?',
-    name="mode",
+    name="gradient_mode",
     stub="""
-        mode = ...  # "fan_in" or "fan_out"
+        gradient_mode = ...  # "fan_in" or "fan_out"
     """,
     solution="""
         # Backward, a gradient is a sum over the fan_out outputs a unit feeds: Var(w) = 2 / fan_out.
-        mode = "fan_out"
+        gradient_mode = "fan_out"
     """,
     wrong=(
         """
-        mode = "fan_in"
+        gradient_mode = "fan_in"
         """,
         """
-        mode = "both"
+        gradient_mode = "both"
         """,
     ),
     hint="Going forward, each output sums fan_in terms; going backward, each gradient sums fan_out terms.",

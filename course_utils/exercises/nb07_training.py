@@ -20,9 +20,9 @@ def _logits(seed: int, shape=(2, 1, 6, 6)) -> torch.Tensor:
 @exercise(
     "07.d_loss",
     task="Write D's loss for the logits it gave a batch of real pairs and a batch of fake pairs.",
-    name="d_loss",
+    name="discriminator_loss",
     stub="""
-        def d_loss(real_logits, fake_logits):
+        def discriminator_loss(real_logits, fake_logits):
             raise NotImplementedError("your code here")
     """,
     solution="""
@@ -30,7 +30,7 @@ def _logits(seed: int, shape=(2, 1, 6, 6)) -> torch.Tensor:
         import torch.nn.functional as F
 
 
-        def d_loss(real_logits, fake_logits):
+        def discriminator_loss(real_logits, fake_logits):
             real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             return 0.5 * (real + fake)  # halved, as in the paper
@@ -41,7 +41,7 @@ def _logits(seed: int, shape=(2, 1, 6, 6)) -> torch.Tensor:
         import torch.nn.functional as F
 
 
-        def d_loss(real_logits, fake_logits):
+        def discriminator_loss(real_logits, fake_logits):
             real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             return real + fake
@@ -51,7 +51,7 @@ def _logits(seed: int, shape=(2, 1, 6, 6)) -> torch.Tensor:
         import torch.nn.functional as F
 
 
-        def d_loss(real_logits, fake_logits):
+        def discriminator_loss(real_logits, fake_logits):
             real = F.binary_cross_entropy_with_logits(real_logits, torch.zeros_like(real_logits))
             fake = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
             return 0.5 * (real + fake)
@@ -61,7 +61,7 @@ def _logits(seed: int, shape=(2, 1, 6, 6)) -> torch.Tensor:
         import torch.nn.functional as F
 
 
-        def d_loss(real_logits, fake_logits):
+        def discriminator_loss(real_logits, fake_logits):
             real = F.binary_cross_entropy(torch.sigmoid(real_logits), torch.ones_like(real_logits))
             fake = F.binary_cross_entropy(torch.sigmoid(fake_logits), torch.zeros_like(fake_logits))
             return 0.5 * (real + fake)
@@ -89,9 +89,9 @@ def _d_loss(answer):
 @exercise(
     "07.g_loss",
     task="Write G's loss from D's logits for G's fake pairs, G's colours fake_ab and the real ones.",
-    name="g_loss",
+    name="generator_loss",
     stub="""
-        def g_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
+        def generator_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
             raise NotImplementedError("your code here")
     """,
     solution="""
@@ -99,7 +99,7 @@ def _d_loss(answer):
         import torch.nn.functional as F
 
 
-        def g_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
+        def generator_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
             fool_d = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))  # "real"
             return fool_d + lambda_l1 * F.l1_loss(fake_ab, real_ab)
     """,
@@ -109,7 +109,7 @@ def _d_loss(answer):
         import torch.nn.functional as F
 
 
-        def g_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
+        def generator_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
             fool_d = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             return fool_d + lambda_l1 * F.l1_loss(fake_ab, real_ab)
         """,
@@ -118,7 +118,7 @@ def _d_loss(answer):
         import torch.nn.functional as F
 
 
-        def g_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
+        def generator_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
             fool_d = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
             return fool_d + F.l1_loss(fake_ab, real_ab)
         """,
@@ -127,7 +127,7 @@ def _d_loss(answer):
         import torch.nn.functional as F
 
 
-        def g_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
+        def generator_loss(fake_logits, fake_ab, real_ab, lambda_l1=100.0):
             fool_d = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
             return fool_d + lambda_l1 * F.mse_loss(fake_ab, real_ab)
         """,

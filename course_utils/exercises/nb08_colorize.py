@@ -211,10 +211,9 @@ def _rotation_outcome() -> str:
     task="Colour a photo turned by 90 degrees, then turn the result back. What do you get?",
     name="rotated",
     stub="""
-        # "a": the same colours as for the upright photo, only rotated
-        # "b": other colours: G's filters, and what it has learnt about where things are in a photo
-        #      (sky at the top), do not turn with the photo
-        # "c": an error: G only accepts photos the right way up
+        # "a": the same colours, only rotated: G finds the objects whichever way up they are
+        # "b": somewhat different colours: G's filters, learnt from upright photos, do not turn with it
+        # "c": an error: a turned photo does not have the shape G accepts
         rotated = ...  # "a", "b" or "c"
     """,
     solution="""
@@ -233,7 +232,8 @@ def _rotation_outcome() -> str:
 )
 def _rotated(answer):
     expect_choice(answer, _rotation_outcome(), {
-        "a": "that would need G to treat every orientation alike; its filters are not rotation-symmetric.",
-        "b": "G's filters and what it learnt about where things are do not turn with the photo.",
-        "c": "G is a stack of convolutions: any square of the right size goes through, whichever way up.",
+        "a": "that needs a G that treats every orientation alike, and a convolution's 4x4 filters do not "
+             "turn with the image.",
+        "b": "G's filters, learnt from upright photos, do not turn with the photo.",
+        "c": "colorize_image resizes every photo to G's square first, whichever way up it is.",
     })
