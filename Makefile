@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # CPU (the notebooks' checked outputs come from a CPU run).
 export COURSE_PROFILE ?= quick
 
-.PHONY: course test lint unit nbval notebooks lab repo-links bench clean
+.PHONY: course test lint unit nbval notebooks solutions lab repo-links bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
@@ -39,6 +39,11 @@ nbval: $(STAMP)
 ## notebooks: re-run every notebook in place so the committed outputs are a fresh quick-profile CPU run
 notebooks: $(STAMP) repo-links
 	COURSE_DEVICE=cpu $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS)
+
+## solutions: run every notebook with each exercise's reference solution filled in, into build/solutions/
+## (never in place); fails as soon as one exercise's check does not pass
+solutions: $(STAMP)
+	COURSE_DEVICE=cpu $(PY) tools/run_notebooks.py --solutions --out build/solutions $(NOTEBOOKS)
 
 ## repo-links: write [tool.course] of pyproject.toml into every badge and Colab guard, and course_utils/published.py
 repo-links: $(STAMP)
