@@ -325,8 +325,10 @@ class Pix2Pix:
         the batch the last run stopped before). With ``checkpoint``, a checkpoint is written every
         ``checkpoint_every`` steps, at the end, and when Ctrl-C (the notebook's stop button) or SIGTERM
         arrives: the running step finishes first, then the checkpoint is written, then
-        ``KeyboardInterrupt`` (or :class:`~course_utils.errors.Terminated`) is raised. ``on_step(trainer)``
-        runs after every step (live plots, sample grids), ``after_save(trainer)`` after every save.
+        ``KeyboardInterrupt`` (or :class:`~course_utils.errors.Terminated`) is raised. A second Ctrl-C
+        abandons the save (:class:`~course_utils.errors.SaveAbandoned` says what the file holds).
+        ``on_step(trainer)`` runs after every step (live plots, sample grids), ``after_save(trainer)``
+        after every save.
         Under torchrun every process calls ``fit`` alike; only rank 0 writes and shows progress.
         """
         if self.step >= steps:
@@ -336,32 +338,34 @@ class Pix2Pix:
         images, tick = 0, time.perf_counter()
         try:
             with _deferred_stop() as stop_signal:
-                while self.step < steps:
-                    batch = next(batches)
-                    self.train_step(batch)
-                    self.batch_in_pass += 1
-                    images += batch["L"].shape[0]
-                    bar.update(1)
-                    if self.step % log_every == 0 or self.step == steps:
-                        rate = images * self.dist.world_size / max(time.perf_counter() - tick, 1e-9)
-                        bar.set_postfix(self.postfix(rate), refresh=False)
-                        images, tick = 0, time.perf_counter()
-                    if on_step is not None:
-                        on_step(self)
-                    if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
+                try:
+                    while self.step < steps:
+                        batch = next(batches)
+                        self.train_step(batch)
+                        self.batch_in_pass += 1
+                        images += batch["L"].shape[0]
+                        bar.update(1)
+                        if self.step % log_every == 0 or self.step == steps:
+                            rate = images * self.dist.world_size / max(time.perf_counter() - tick, 1e-9)
+                            bar.set_postfix(self.postfix(rate), refresh=False)
+                            images, tick = 0, time.perf_counter()
+                        if on_step is not None:
+                            on_step(self)
+                        if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
+                            self._save_and_report(checkpoint, after_save)
+                        signum = self.dist.max(stop_signal())  # every process stops after the same step
+                        if signum:
+                            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+                except (KeyboardInterrupt, Terminated) as stop:
+                    if not checkpoint:
+                        raise
+                    try:  # still deferred: only a second Ctrl-C abandons the save
                         self._save_and_report(checkpoint, after_save)
-                    signum = self.dist.max(stop_signal())  # every process stops after the same step
-                    if signum:
-                        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        except (KeyboardInterrupt, Terminated) as stop:
-            if not checkpoint:
-                raise
-            try:
-                self._save_and_report(checkpoint, after_save)
-            except (KeyboardInterrupt, Terminated):
-                raise SaveAbandoned(f"a second interrupt abandoned the save of step {self.step}: "
-                                    f"{self._on_disk(checkpoint)}") from None
-            raise type(stop)(f"stopped at step {self.step}; checkpoint saved to {checkpoint}") from None
+                    except KeyboardInterrupt:
+                        raise SaveAbandoned(f"a second interrupt abandoned the save of step {self.step}: "
+                                            f"{self._on_disk(checkpoint)}") from None
+                    message = f"stopped at step {self.step}; checkpoint saved to {checkpoint}"
+                    raise type(stop)(message) from None
         finally:
             bar.close()
         if checkpoint:
@@ -502,14 +506,15 @@ def write_loss_log(history: list[dict], path: str | Path) -> Path:
 @contextlib.contextmanager
 def _deferred_stop():
     """Let the running step finish when Ctrl-C (SIGINT) or SIGTERM arrives: a checkpoint never holds half
-    a step. Yields a function that returns the pending signal's number (0: none). A second signal stops
-    at once. Outside the main thread (where signals cannot be caught) signals act as usual.
+    a step. Yields a function that returns the pending signal's number (0: none). A second Ctrl-C stops
+    at once; a repeated SIGTERM changes nothing (schedulers may send several: SIGKILL is theirs to stop
+    at once). Outside the main thread (where signals cannot be caught) signals act as usual.
     """
     pending = []
 
     def handler(signum, frame):
-        if pending:
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if pending and signum == signal.SIGINT:
+            raise KeyboardInterrupt()
         pending.append(signum)
 
     previous = {}
