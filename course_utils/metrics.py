@@ -2,8 +2,9 @@
 
 * ab MAE: mean absolute error of the predicted a and b channels, in Lab units (lower is better).
 * PSNR: peak signal-to-noise ratio of the RGB result against the real photo, in dB (higher is better).
-* CIEDE2000: the perceptual colour difference (scikit-image), averaged over pixels; about 2.3 is
-  the smallest difference a person notices (lower is better).
+* CIEDE2000: the perceptual colour difference (scikit-image), averaged over pixels; a difference of
+  about 1 is just noticeable (the often-quoted 2.3 is that threshold for the older CIE76 distance,
+  plain Euclidean distance in Lab) (lower is better).
 * Colourfulness (Hasler & Suesstrunk 2003): how vivid an image is; 0 for gray. Compared with the real
   photos' value, it shows the usual failure of colorization: safe, washed-out colours.
 """
