@@ -94,8 +94,10 @@ def init_weights(model: nn.Module, scheme: str = "normal", gain: float | None = 
     - ``orthogonal``: a (flattened) orthogonal matrix times ``gain`` (default 1).
     - ``zeros``; ``constant`` (needs ``value``): every weight the same -- for demonstrations only.
 
-    ``nonlinearity`` and ``a`` (leaky ReLU's slope) name the activation feeding the layers; only Kaiming
-    uses them. Returns an ``InitSummary`` (prints as one line).
+    ``nonlinearity`` and ``a`` (leaky ReLU's slope) name the activation whose gain Kaiming uses (only
+    Kaiming uses them): the one feeding the layers for ``mode="fan_in"`` (He et al.'s forward argument),
+    the one after them for ``mode="fan_out"`` (the backward argument); in a stack with one activation
+    throughout they are the same. Returns an ``InitSummary`` (prints as one line).
     """
     _check_choice("scheme", scheme, SCHEMES)
     _check_choice("mode", mode, MODES)

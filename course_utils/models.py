@@ -2,10 +2,14 @@
 
 Layer names follow the paper: ``Ck`` = Convolution(4x4, stride 2)-BatchNorm-ReLU with k filters,
 ``CDk`` = the same plus Dropout(0.5). Encoder C64-C128-C256-C512-C512-C512-C512-C512 with leaky ReLUs
-(slope 0.2); decoder CD512-CD512-CD512-C512-C256-C128-C64 with plain ReLUs, then a convolution to the
-output channels and Tanh. The discriminator is C64-C128-C256-C512 and a 1-channel convolution.
+(slope 0.2); the U-Net decoder, listed by the channels each layer reads (its input is doubled by the
+skip connections), CD512-CD1024-CD1024-C1024-C1024-C512-C256-C128 with plain ReLUs, then a convolution
+to the output channels and Tanh. The discriminator is C64-C128-C256-C512 and a 1-channel convolution;
+the paper's text gives every convolution stride 2, its authors' code the last two stride 1, which is
+what makes each logit see a 70x70 patch (and a 256x256 input give a 30x30 map): the course follows the
+code.
 
-Two details follow the reference PyTorch implementation (pytorch-CycleGAN-and-pix2pix), whose
+Details that follow the authors' PyTorch implementation (pytorch-CycleGAN-and-pix2pix), whose
 parameter counts these classes reproduce: a convolution followed by BatchNorm has no bias (BatchNorm's
 own shift replaces it), and the U-Net's first and innermost encoder convolutions have neither bias nor
 BatchNorm (the innermost output is 1x1, where a batch of one has a single value per channel to
