@@ -35,7 +35,7 @@ from course_utils.device import pick_device
 def make_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:
     """``n`` 640x480 JPEGs: random 4:3 windows of the bundled photos, like a folder of COCO images."""
     rng = np.random.default_rng(seed)
-    photos = [load_rgb(p) for p in sample_image_paths()]
+    photos = [load_rgb(p) for p in sample_image_paths() if p.suffix == ".png"]  # the large package photos
     paths = []
     for i in range(n):
         photo = photos[i % len(photos)]

@@ -32,9 +32,11 @@ from .color import normalize_lab, rgb_to_lab
 from .files import atomic_file, shown, temporary_beside
 from .paths import data_dir, scratch_dir
 
-SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
-                  "immunohistochemistry", "stereo_motorcycle")
+PHOTO_DIR = Path(__file__).with_name("photos")  # the course's own photos; credits.csv says whose
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle")
+SCIENCE_PHOTOS = ("hubble_deep_field", "retina", "immunohistochemistry")  # never validation photos
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+CROP_SCALES = (0.8, 0.6, 0.4)  # extra square views of each offline training photo: share of its short side
 JITTER_SCALE = 286 / 256  # the paper's jitter: resize to 286x286, then a random 256x256 crop
 SPLITS = ("train", "val")
 
@@ -107,7 +109,7 @@ def coco_sample_folder(timeout: float = 5.0) -> Path:
             host, timeout=timeout):
         raise ConnectionError(
             f"Cannot download the COCO sample: {host} cannot be reached, and the download needs internet.\n"
-            "Instead, use the photos that come with the installed packages (the quick profile: "
+            "Instead, use the course's offline photos (the quick profile: "
             "COURSE_PROFILE=quick, or course_utils.data.sample_image_paths()), or your own photos: "
             "course_utils.data.find_images('path/to/your/folder')."
         )
@@ -119,12 +121,12 @@ def coco_sample_paths(n: int = 20_000, seed: int = 42, timeout: float = 5.0) -> 
     return choose_paths(sorted((coco_sample_folder(timeout) / "train_sample").glob("*.jpg")), n, seed)
 
 
-def _bundled_photos():
+def _package_photos():
     """(name, loader) for every colour photograph that scikit-image and scikit-learn install."""
     from skimage import data as skdata
     from sklearn.datasets import load_sample_image
 
-    for name in SKIMAGE_PHOTOS:
+    for name in SKIMAGE_PHOTOS + SCIENCE_PHOTOS:
         load = getattr(skdata, name)
         if name == "stereo_motorcycle":  # a stereo pair and its disparity map: keep the left photo
             yield name, (lambda load=load: load()[0])
@@ -134,19 +136,63 @@ def _bundled_photos():
         yield Path(name).stem, (lambda name=name: load_sample_image(name))
 
 
+def _write_once(path: Path, write) -> Path:
+    """Call ``write(partial_path)`` unless ``path`` exists; the file appears whole or not at all."""
+    if not path.is_file():
+        partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        write(partial)
+        partial.replace(path)
+    return path
+
+
 def sample_image_paths() -> list[Path]:
-    """The bundled colour photos, written once as PNGs under ``data/bundled``: the quick profile's data."""
+    """The quick profile's offline photos as files under ``data/bundled``, sorted.
+
+    The course's own photos (``course_utils/photos``, copied) and those scikit-image and scikit-learn
+    install (written as PNGs). Each file is written once.
+    """
     folder = data_dir() / "bundled"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, load in _bundled_photos():
-        path = folder / f"{name}.png"
-        if not path.is_file():
-            partial = folder / f".{name}.partial.png"  # written whole, then renamed: never half a file
-            Image.fromarray(load()).save(partial)
-            partial.replace(path)
-        paths.append(path)
+    paths = [_write_once(folder / f"{name}.png", lambda p, load=load: Image.fromarray(load()).save(p))
+             for name, load in _package_photos()]
+    paths += [_write_once(folder / src.name, lambda p, src=src: p.write_bytes(src.read_bytes()))
+              for src in sorted(PHOTO_DIR.glob("*.jpg"))]
     return sorted(paths)
+
+
+def photo_crops(photos: Sequence[Path], scales: Sequence[float] = CROP_SCALES, folder=None) -> list[Path]:
+    """Square crops of each photo, one per scale (a share of its short side), written once as PNGs.
+
+    Each crop's place depends only on the photo's name, its scale and its rank in ``scales``, so the
+    same photos always give the same crops. ``folder`` defaults to ``data/bundled_crops``.
+    """
+    folder = Path(folder) if folder else data_dir() / "bundled_crops"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for photo in photos:
+        img = None
+        for i, scale in enumerate(scales):
+            path = folder / f"{Path(photo).stem}_crop{i}_{round(scale * 100)}.png"
+            if not path.is_file():
+                img = load_rgb(photo) if img is None else img
+                side = round(min(img.size) * scale)
+                digest = hashlib.sha256(path.name.encode()).digest()
+                left = int.from_bytes(digest[:4], "big") % (img.width - side + 1)
+                top = int.from_bytes(digest[4:8], "big") % (img.height - side + 1)
+                _write_once(path, img.crop((left, top, left + side, top + side)).save)
+            out.append(path)
+    return out
+
+
+def offline_split(paths: Sequence[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """:func:`split_paths` for the offline photos: validation on natural photographs only.
+
+    Microscopy and astronomy stay on the training side, and the square crops of each natural training
+    photo (:func:`photo_crops`) join it: never a crop of a validation photo.
+    """
+    science = [p for p in paths if Path(p).stem in SCIENCE_PHOTOS]
+    train, val = split_paths([p for p in paths if p not in science], val_fraction, seed)
+    return sorted(train + science + photo_crops(train)), val
 
 
 def _problem(path: Path) -> str | None:
@@ -302,10 +348,11 @@ def course_split(profile) -> tuple[list[Path], list[Path]]:
         paths = coco_sample_paths(profile.n_images, profile.seed)
     else:
         raise ValueError(f"Unknown dataset {profile.dataset!r}; expected 'bundled' or 'coco'")
+    split = offline_split if profile.dataset == "bundled" else split_paths  # offline: writes the crops too
+    train, val = split(paths, profile.val_fraction, profile.seed)
     name = split_name(profile)
     if (splits_dir() / f"{name}.json").is_file():
         return load_split(name)
-    train, val = split_paths(paths, profile.val_fraction, profile.seed)
     save_split(train, val, name, dataset=profile.dataset, seed=profile.seed,
                val_fraction=profile.val_fraction)
     return train, val

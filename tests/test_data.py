@@ -1,8 +1,10 @@
+import csv
 import json
 import os
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,7 @@ from course_utils.data import (
     make_dataloaders,
     sample_image_paths,
     save_split,
+    split_name,
     split_paths,
 )
 
@@ -137,17 +140,36 @@ def test_choice_depends_on_names_not_on_folder_or_order(tmp_path):
 
 def test_bundled_photos_are_written_once(data_home, bundled_folder):
     shutil.copytree(bundled_folder, data_home / "bundled")
-    (data_home / "bundled" / "astronaut.png").unlink()  # one missing: written again
+    (data_home / "bundled" / "astronaut.png").unlink()  # one missing of each kind: written again
+    (data_home / "bundled" / "kite.jpg").unlink()
     paths = sample_image_paths()
-    assert len(paths) == len(data.SKIMAGE_PHOTOS) + len(data.SKLEARN_PHOTOS)
-    assert all(p.parent == data_home / "bundled" and p.suffix == ".png" for p in paths)
+    own = sorted(data.PHOTO_DIR.glob("*.jpg"))
+    assert len(own) >= 24
+    packages = data.SKIMAGE_PHOTOS + data.SCIENCE_PHOTOS + data.SKLEARN_PHOTOS
+    assert len(paths) == len(packages) + len(own) == len({p.name for p in paths})
+    assert all(p.parent == data_home / "bundled" and p.suffix in (".png", ".jpg") for p in paths)
+    assert (data_home / "bundled" / "kite.jpg").read_bytes() == (data.PHOTO_DIR / "kite.jpg").read_bytes()
     for p in paths:
-        pixels = np.asarray(load_rgb(p)).astype(int)
-        assert pixels.shape[2] == 3 and min(pixels.shape[:2]) >= 256
-        assert np.abs(pixels[..., 0] - pixels[..., 1]).mean() > 2  # colour photographs, not grey
+        rgb = load_rgb(p)
+        rgb.thumbnail((128, 128))
+        chroma = np.hypot(*rgb2lab(np.asarray(rgb)).transpose(2, 0, 1)[1:])
+        assert min(load_rgb(p).size) >= 256 and chroma.mean() > 2, p.name  # colour, not grey
     stamps = [p.stat().st_mtime_ns for p in paths]
     assert sample_image_paths() == paths
     assert [p.stat().st_mtime_ns for p in paths] == stamps  # not rewritten
+
+
+def test_every_course_photo_is_credited_and_small():
+    with open(data.PHOTO_DIR / "credits.csv", newline="", encoding="utf-8") as f:
+        credits = {row["file"]: row for row in csv.DictReader(f)}
+    assert sorted(credits) == sorted(p.name for p in data.PHOTO_DIR.glob("*.jpg"))
+    free = ("GPL-2.0-or-later", "LGPL-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "CC0-1.0")
+    for row in credits.values():
+        assert row["title"] and row["author"] and row["source"].startswith("Debian package"), row
+        assert row["licence"].startswith(free) and "shrunk" in row["changes"], row
+    texts = {p.name for p in (data.PHOTO_DIR / "licenses").iterdir()}
+    assert {"GPL-2", "GPL-3", "LGPL-3", "copyright-lomiri-wallpapers"} <= texts
+    assert sum(p.stat().st_size for p in data.PHOTO_DIR.glob("*.jpg")) < 1.5e6
 
 
 def test_find_images_skips_bad_files_with_one_warning(tmp_path):
@@ -225,7 +247,8 @@ def test_course_split_writes_then_reads_the_manifest(data_home, bundled_folder):
     shutil.copytree(bundled_folder, data_home / "bundled")
     profile = get_profile("quick")
     train, val = course_split(profile)
-    assert len(val) == round(len(train + val) * profile.val_fraction)
+    natural = len(list((data_home / "bundled").glob("*"))) - len(data.SCIENCE_PHOTOS)
+    assert len(val) == round(natural * profile.val_fraction)
     manifests = list((data_home / "splits").glob("*.json"))
     assert len(manifests) == 1 and "bundled" in manifests[0].name
     record = json.loads(manifests[0].read_text())
@@ -233,6 +256,43 @@ def test_course_split_writes_then_reads_the_manifest(data_home, bundled_folder):
     manifests[0].write_text(json.dumps(record))
     train2, val2 = course_split(profile)  # the manifest wins over a fresh split
     assert len(val2) == len(val) + 1 and train[0] in val2
+
+
+def test_quick_split_validates_on_natural_photos_as_committed(data_home, bundled_folder):
+    shutil.copytree(bundled_folder, data_home / "bundled")
+    profile = get_profile("quick")
+    train, val = course_split(profile)
+    assert len(val) >= 6 and set(train).isdisjoint(val)
+    assert not {p.stem for p in val} & set(data.SCIENCE_PHOTOS)  # no microscopy or astronomy
+    photos = [p for p in train if p.parent.name == "bundled"]
+    assert {p.stem for p in photos} >= set(data.SCIENCE_PHOTOS)
+    crops = [p for p in train if p not in photos]
+    natural = [p for p in photos if p.stem not in data.SCIENCE_PHOTOS]
+    assert len(crops) == len(natural) * len(data.CROP_SCALES)
+    assert {p.stem.split("_crop")[0] for p in crops} == {p.stem for p in natural}  # no crop of a val photo
+    committed = json.loads((Path(__file__).parents[1] / "data" / "splits" / f"{split_name(profile)}.json")
+                           .read_text(encoding="utf-8"))
+    for side, paths in (("train", train), ("val", val)):
+        assert committed[side] == [p.relative_to(data_home).as_posix() for p in paths]
+
+
+def test_photo_crops_are_square_fixed_and_written_once(data_home, tmp_path):
+    photo = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 100, 3), dtype=np.uint8)).save(photo)
+    crops = data.photo_crops([photo], scales=(1.0, 0.5, 0.5))
+    assert [p.parent for p in crops] == [data_home / "bundled_crops"] * 3
+    sizes = [Image.open(p).size for p in crops]
+    assert sizes == [(60, 60), (30, 30), (30, 30)]
+    pixels = [np.asarray(Image.open(p)) for p in crops]
+    assert not np.array_equal(pixels[1], pixels[2])  # two crops at one scale: two places
+    source = np.asarray(Image.open(photo))
+    assert any(np.array_equal(source[:, x:x + 60], pixels[0]) for x in range(41))  # a crop, unchanged
+    stamps = [p.stat().st_mtime_ns for p in crops]
+    assert data.photo_crops([photo], scales=(1.0, 0.5, 0.5)) == crops
+    assert [p.stat().st_mtime_ns for p in crops] == stamps  # not rewritten
+    shutil.rmtree(data_home / "bundled_crops")
+    again = data.photo_crops([photo], scales=(1.0, 0.5, 0.5))  # the same crops, made afresh
+    assert all(np.array_equal(np.asarray(Image.open(p)), q) for p, q in zip(again, pixels, strict=True))
 
 
 def test_course_split_rejects_an_unknown_dataset(data_home):
