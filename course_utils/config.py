@@ -1,6 +1,7 @@
 """The course's two profiles, in one place, and the one-line notebook set-up.
 
-``quick`` runs every notebook on 2 CPU cores in about a minute, on the bundled photos, offline.
+``quick`` runs every notebook on 2 CPU cores in about a minute, on the offline photos (the course's
+own and those scikit-image and scikit-learn ship: ``data.sample_image_paths``).
 ``full`` uses the paper's settings (Isola et al. 2017): 256x256 images, ngf = ndf = 64, the COCO
 sample. ``COURSE_PROFILE`` = ``quick`` | ``full`` | ``auto`` chooses; ``auto`` (the default) picks
 ``full`` when a CUDA GPU is present, else ``quick``.
@@ -30,7 +31,7 @@ class Profile:
     ndf: int  # discriminator width
     batch_size: int
     train_steps: int  # optimiser steps of a training run
-    dataset: str  # "bundled" (photos shipped by installed packages) or "coco"
+    dataset: str  # "bundled" (the offline photos, shipped with the packages) or "coco"
     n_images: int  # images drawn from the dataset before the split
     val_fraction: float
     checkpoint_every: int  # steps between checkpoints (and sample grids) of a command-line run
@@ -57,7 +58,7 @@ PROFILES = {
         batch_size=8,
         train_steps=300,
         dataset="bundled",
-        n_images=1_000,  # more than are bundled: every bundled photo is used
+        n_images=1_000,  # more than there are offline photos: all 44 are used (8 natural ones validate)
         val_fraction=0.2,
         checkpoint_every=50,
     ),
