@@ -137,11 +137,10 @@ def _package_photos():
 
 
 def _write_once(path: Path, write) -> Path:
-    """Call ``write(partial_path)`` unless ``path`` exists; the file appears whole or not at all."""
+    """``write(file)`` into ``path`` unless it exists; the file appears whole or not at all."""
     if not path.is_file():
-        partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-        write(partial)
-        partial.replace(path)
+        with atomic_file(path) as f:
+            write(f)
     return path
 
 
@@ -153,9 +152,9 @@ def sample_image_paths() -> list[Path]:
     """
     folder = data_dir() / "bundled"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [_write_once(folder / f"{name}.png", lambda p, load=load: Image.fromarray(load()).save(p))
+    paths = [_write_once(folder / f"{name}.png", lambda f, load=load: Image.fromarray(load()).save(f, "PNG"))
              for name, load in _package_photos()]
-    paths += [_write_once(folder / src.name, lambda p, src=src: p.write_bytes(src.read_bytes()))
+    paths += [_write_once(folder / src.name, lambda f, src=src: f.write(src.read_bytes()))
               for src in sorted(PHOTO_DIR.glob("*.jpg"))]
     return sorted(paths)
 
@@ -164,9 +163,10 @@ def photo_crops(photos: Sequence[Path], scales: Sequence[float] = CROP_SCALES, f
     """Square crops of each photo, one per scale (a share of its short side), written once as PNGs.
 
     Each crop's place depends only on the photo's name, its scale and its rank in ``scales``, so the
-    same photos always give the same crops. ``folder`` defaults to ``data/bundled_crops``.
+    same photos always give the same crops. ``folder`` defaults to ``bundled_crops`` in the scratch
+    folder (usually ``data/``).
     """
-    folder = Path(folder) if folder else data_dir() / "bundled_crops"
+    folder = Path(folder) if folder else scratch_dir() / "bundled_crops"
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for photo in photos:
@@ -179,7 +179,8 @@ def photo_crops(photos: Sequence[Path], scales: Sequence[float] = CROP_SCALES, f
                 digest = hashlib.sha256(path.name.encode()).digest()
                 left = int.from_bytes(digest[:4], "big") % (img.width - side + 1)
                 top = int.from_bytes(digest[4:8], "big") % (img.height - side + 1)
-                _write_once(path, img.crop((left, top, left + side, top + side)).save)
+                crop = img.crop((left, top, left + side, top + side))
+                _write_once(path, lambda f, crop=crop: crop.save(f, "PNG"))
             out.append(path)
     return out
 

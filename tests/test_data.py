@@ -167,8 +167,8 @@ def test_every_course_photo_is_credited_and_small():
     for row in credits.values():
         assert row["title"] and row["author"] and row["source"].startswith("Debian package"), row
         assert row["licence"].startswith(free) and "shrunk" in row["changes"], row
-    texts = {p.name for p in (data.PHOTO_DIR / "licenses").iterdir()}
-    assert {"GPL-2", "GPL-3", "LGPL-3", "copyright-lomiri-wallpapers"} <= texts
+    texts = {p.name for p in data.PHOTO_DIR.iterdir()}
+    assert {"LICENSE.GPL-2", "LICENSE.GPL-3", "LICENSE.LGPL-3", "copyright.lomiri-wallpapers"} <= texts
     assert sum(p.stat().st_size for p in data.PHOTO_DIR.glob("*.jpg")) < 1.5e6
 
 

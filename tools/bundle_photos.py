@@ -11,7 +11,7 @@ They come from three Debian 12 (bookworm) wallpaper packages; only real colour p
 
 ``credits.csv`` beside the photos names each photo's origin, author and licence (read from the
 package's ``/usr/share/doc/<package>/copyright`` and, for Plasma, the wallpaper's ``metadata.json``);
-``licenses/`` holds those copyright files and the GNU licence texts they refer to.
+``copyright.<package>`` are those copyright files, ``LICENSE.*`` the GNU licence texts they refer to.
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ PHOTOS = [
           ("wine", "16.04", "Wine_by_Jakkub_Mede.jpg", "Jakub Mede (2018)", "CC-BY-4.0"),
           ("kleiber", "20.04", "Kleiber_by_Lukas_Baubkus.jpg", "Lukas Baubkus (2021)", "CC-BY-SA-3.0")]],
 ]
-LICENSES = {"copyright-mate-backgrounds": "usr/share/doc/mate-backgrounds/copyright",
-            "copyright-plasma-workspace-wallpapers": "usr/share/doc/plasma-workspace-wallpapers/copyright",
-            "copyright-lomiri-wallpapers": "usr/share/doc/lomiri-wallpapers-16.04/copyright",
-            **{name: f"/usr/share/common-licenses/{name}" for name in ("GPL-2", "GPL-3", "LGPL-3")}}
+LICENSES = {"copyright.mate-backgrounds": "usr/share/doc/mate-backgrounds/copyright",
+            "copyright.plasma-workspace-wallpapers": "usr/share/doc/plasma-workspace-wallpapers/copyright",
+            "copyright.lomiri-wallpapers": "usr/share/doc/lomiri-wallpapers-16.04/copyright",
+            **{f"LICENSE.{name}": f"/usr/share/common-licenses/{name}" for name in ("GPL-2", "GPL-3",
+                                                                                    "LGPL-3")}}
 FIELDS = ("file", "title", "author", "licence", "source", "changes")
 
 
@@ -104,9 +105,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    (args.out / "licenses").mkdir(exist_ok=True)
     for name, file in LICENSES.items():
-        shutil.copyfile(args.root / file, args.out / "licenses" / name)  # an absolute file ignores root
+        shutil.copyfile(args.root / file, args.out / name)  # an absolute file ignores root
     total = sum(p.stat().st_size for p in args.out.glob("*.jpg"))
     print(f"{len(rows)} photos, {total / 1e6:.2f} MB, in {args.out}")
 
