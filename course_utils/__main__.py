@@ -175,9 +175,11 @@ def _train(args, dist) -> int:
         if state is not None:
             trainer.load_state_dict(state)
         if dist.is_main:
-            print(f"{profile.summary()} | {len(train_paths)} train / {len(val_paths)} val images | device "
-                  f"{dist.device}" + (f" x {dist.world_size} processes" if dist.active else "")
-                  + (f" | resuming at step {trainer.step}" if state is not None else ""), flush=True)
+            data = shown(args.data) if args.data is not None else None
+            processes = f" x {dist.world_size} processes" if dist.active else ""
+            resuming = f" | resuming at step {trainer.step}" if state is not None else ""
+            print(f"{profile.summary(data)} | {len(train_paths)} train / {len(val_paths)} val images | "
+                  f"device {dist.device}{processes}{resuming}", flush=True)
         on_step = _sample_writer(args, profile, val_data, every) if dist.is_main else None
         try:
             trainer.fit(train_data, profile.train_steps, checkpoint=checkpoint, checkpoint_every=every,

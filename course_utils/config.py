@@ -40,11 +40,12 @@ class Profile:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def summary(self) -> str:
+    def summary(self, data: str | None = None) -> str:
+        """One line; ``data`` names the photos when they are not the profile's dataset (``--data``)."""
         return (
             f"profile {self.name}: {self.image_size}x{self.image_size} px, ngf={self.ngf}, "
             f"ndf={self.ndf}, batch {self.batch_size}, {self.train_steps} steps, "
-            f"data={self.dataset}"
+            f"data={data or self.dataset}"
         )
 
 

@@ -58,3 +58,10 @@ def test_seed_everything_repeats_random_draws():
     first = torch.rand(4)
     config.seed_everything(3)
     assert torch.equal(first, torch.rand(4))
+
+
+def test_summary_names_the_data():
+    profile = get_profile("quick")
+    assert profile.summary().endswith("data=bundled")
+    assert profile.summary("photos/").endswith("data=photos/")
+    assert profile.checkpoint_every < profile.train_steps  # a quick run writes checkpoints on the way
