@@ -235,3 +235,11 @@ def test_every_registered_exercise_is_in_its_notebook():
     first_lines = {path.name[:2]: {s.splitlines()[0] for s in code_cells(path) if s} for path in NOTEBOOKS}
     missing = [i for i in IDS if MARKER + i not in first_lines[i[:2]]]
     assert not missing, f"exercises without a cell: {missing}"
+
+
+def test_the_readme_counts_each_notebooks_exercises():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        count = sum(exercise.notebook == path.name[:2] for exercise in EXERCISES.values())
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {path.name[:2]} | [`"))
+        assert row.rstrip().endswith(f"| {count} |"), row
