@@ -153,7 +153,7 @@ def _xavier_bound(answer):
         """,
     ),
     hint="std = gain / sqrt(fan_in), with the gain of the activation feeding the layer: sqrt(2) for a "
-         "ReLU, sqrt(2 / (1 + a^2)) for a leaky ReLU (section 2.2). A std is the square root of a variance.",
+         "ReLU, sqrt(2 / (1 + a^2)) for a leaky ReLU (section 5). A std is the square root of a variance.",
 )
 def _he_std(answer):
     for fan_in, a in [(1024, 0.0), (4096, 0.2), (16, 0.0), (512, 0.2)]:
@@ -180,7 +180,7 @@ def _he_std(answer):
         torch_fan_in = 32
         """,
     ),
-    hint="torch.nn.init reads the fans from the weight tensor as if it were a Conv2d's (section 3). "
+    hint="torch.nn.init reads the fans from the weight tensor as if it were a Conv2d's (section 6). "
          "How is a ConvTranspose2d weight stored?",
 )
 def _convtranspose_fan(answer):

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from ..train import GANLoss
-from .checking import Wrong, as_number, call, expect_number, show
+from .checking import Wrong, as_number, call, expect_number
 from .registry import exercise
 
 BCE, LSGAN = GANLoss("vanilla"), GANLoss("lsgan")
@@ -183,59 +183,55 @@ def _lsgan(answer):
     expect_number(answer, expected, rtol=1e-3)
 
 
-def _g_gradients(z: float) -> tuple[float, float]:
-    """d/dz of G's minimax loss log(1 - sigmoid(z)) and of its non-saturating loss -log sigmoid(z)."""
-    logit = torch.tensor(z, requires_grad=True)
-    minimax = -F.binary_cross_entropy_with_logits(logit, torch.tensor(0.0))  # = log(1 - sigmoid(z))
-    non_saturating = F.binary_cross_entropy_with_logits(logit, torch.tensor(1.0))
+REJECTED = 0.001  # D's probability that G's pair is real, in 07.saturation
+
+
+def _g_slopes(p_real: float) -> tuple[float, float]:
+    """d/ds of G's minimax loss log(1 - sigmoid(s)) and of its non-saturating loss -log sigmoid(s), at the
+    logit s where D's probability sigmoid(s) is ``p_real`` (autograd, float64)."""
+    logit = torch.tensor(math.log(p_real / (1 - p_real)), dtype=torch.float64, requires_grad=True)
+    target = torch.tensor(1.0, dtype=torch.float64)
+    minimax = torch.log1p(-torch.sigmoid(logit))  # log(1 - D)
+    non_saturating = F.binary_cross_entropy_with_logits(logit, target)  # -log D
     return tuple(torch.autograd.grad(loss, logit)[0].item() for loss in (minimax, non_saturating))
 
 
 @exercise(
     "07.saturation",
-    task="D confidently rejects a fake pair: its logit is z = -5. Compute with autograd the gradient "
-         "dL/dz of G's two classic losses: the original GAN's minimax loss log(1 - sigmoid(z)) and the "
-         "non-saturating loss -log sigmoid(z) = BCE(z, target 1) that pix2pix uses.",
-    name="grads",
+    task="D is sure that G's colours are fake: it gives G's pair the probability D(x, G(x)) = 0.001 of "
+         "being real. How many times steeper (d loss / d logit) is G's non-saturating loss -log D there "
+         "than the objective's minimax loss log(1 - D)?",
+    name="slope_ratio",
     stub="""
-        grads = ...  # (minimax gradient, non-saturating gradient), two numbers
+        slope_ratio = ...  # a number
     """,
     solution="""
-        import torch
-        import torch.nn.functional as F
-
-        z = torch.tensor(-5.0, requires_grad=True)
-        minimax = torch.log(1 - torch.sigmoid(z))
-        non_saturating = F.binary_cross_entropy_with_logits(z, torch.tensor(1.0))
-        grads = (torch.autograd.grad(minimax, z)[0].item(), torch.autograd.grad(non_saturating, z)[0].item())
-        # The minimax gradient is about 150 times smaller: it vanishes exactly when G is doing badly.
+        # With s the logit and D = sigmoid(s): d/ds log(1 - D) = -D and d/ds (-log D) = -(1 - D).
+        slope_ratio = (1 - 0.001) / 0.001  # about 1000: the minimax loss is flat where G needs a push
     """,
     wrong=(
         """
-        import torch
-        import torch.nn.functional as F
-
-        z = torch.tensor(-5.0, requires_grad=True)
-        minimax = torch.log(1 - torch.sigmoid(z))
-        non_saturating = F.binary_cross_entropy_with_logits(z, torch.tensor(1.0))
-        grads = (torch.autograd.grad(non_saturating, z)[0].item(), torch.autograd.grad(minimax, z)[0].item())
+        slope_ratio = 0.001 / (1 - 0.001)
         """,
         """
-        import torch
-
-        z = torch.tensor(-5.0)
-        grads = (torch.sigmoid(z).item(), (1 - torch.sigmoid(z)).item())
+        slope_ratio = 0.9933 / 0.0067  # the slopes printed above, at logit -5
+        """,
+        """
+        slope_ratio = 1 / 0.001
         """,
     ),
-    hint="Make z a tensor with requires_grad=True, build each loss from it, and take "
-         "torch.autograd.grad(loss, z). G minimises both losses.",
+    hint="Section 2 gives both slopes as functions of D = sigmoid(s): the minimax loss's is -D, the "
+         "non-saturating loss's -(1 - D). Or compute them with autograd at s = log(D / (1 - D)).",
 )
 def _saturation(answer):
-    expected = _g_gradients(-5.0)
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        raise Wrong(f"Got {show(answer)}; expected a pair of numbers (minimax, non-saturating).")
-    got = tuple(as_number(g) for g in answer)
-    if all(math.isclose(g, e, rel_tol=1e-3) for g, e in zip(got[::-1], expected, strict=True)):
-        raise Wrong("The two numbers are swapped: the minimax gradient comes first.")
-    for g, e, label in zip(got, expected, ("minimax gradient", "non-saturating gradient"), strict=True):
-        expect_number(g, e, label, rtol=1e-3)
+    minimax, non_saturating = _g_slopes(REJECTED)
+    expected, value = non_saturating / minimax, as_number(answer)
+    if math.isclose(value, 1 / expected, rel_tol=1e-3):
+        raise Wrong("That is the ratio upside down: the minimax slope divided by the non-saturating one.")
+    at_minus_5 = _g_slopes(1 / (1 + math.exp(5)))
+    if math.isclose(value, at_minus_5[1] / at_minus_5[0], rel_tol=0.02):
+        raise Wrong("That is the ratio at logit -5, where D = 0.0067, as printed above; here D = 0.001.")
+    if math.isclose(value, 1 / REJECTED, rel_tol=1e-6):
+        raise Wrong(f"Got {value:g}, which is 1 / D: close, but the non-saturating slope is -(1 - D), "
+                    "not -1.")
+    expect_number(value, expected, rtol=1e-4)

@@ -164,8 +164,9 @@ def _colorize_exit_status() -> int:
 
 @exercise(
     "08.exit_status",
-    task="`python -m course_utils colorize` gets three inputs; one is not a readable image. The other two "
-         "are colorized. Which exit status does the command return?",
+    task="`python -m course_utils colorize` gets three inputs: two photos and a file that is not a readable "
+         "image. It colorizes the two photos. Which exit status does it return? Run it as the cell above "
+         "does, or read `python -m course_utils --help`.",
     name="exit_status",
     stub="""
         exit_status = ...  # a whole number
@@ -183,7 +184,7 @@ def _colorize_exit_status() -> int:
         """,
     ),
     hint="A script that runs the command learns only the exit status: should it believe that everything "
-         "went well? See the README's command-line section for the codes.",
+         "went well? `python -m course_utils --help` lists the codes.",
 )
 def _cli_exit_status(answer):
     expected = _colorize_exit_status()
