@@ -9,8 +9,8 @@ import math
 import torch
 from torch import nn
 
-from ..init import fan_in_and_out, init_weights, layer_stats
-from .checking import Wrong, call, expect_choice, expect_int, expect_number
+from ..init import init_weights, layer_stats
+from .checking import call, expect_choice, expect_number
 from .registry import exercise
 
 
@@ -159,36 +159,6 @@ def _he_std(answer):
     for fan_in, a in [(1024, 0.0), (4096, 0.2), (16, 0.0), (512, 0.2)]:
         got, case = call(answer, fan_in, a=a)
         expect_number(got, nn.init.calculate_gain("leaky_relu", a) / math.sqrt(fan_in), case)
-
-
-@exercise(
-    "06.convtranspose_fan",
-    task="Which fan_in does torch.nn.init use for the weight of nn.ConvTranspose2d(256, 32, kernel_size=4)?",
-    name="torch_fan_in",
-    stub="""
-        torch_fan_in = ...  # a whole number
-    """,
-    solution="""
-        # The weight is stored (in, out, 4, 4) = (256, 32, 4, 4); torch.nn.init reads size(1) x taps.
-        torch_fan_in = 32 * 4 * 4
-    """,
-    wrong=(
-        """
-        torch_fan_in = 256 * 4 * 4
-        """,
-        """
-        torch_fan_in = 32
-        """,
-    ),
-    hint="torch.nn.init reads the fans from the weight tensor as if it were a Conv2d's (section 6). "
-         "How is a ConvTranspose2d weight stored?",
-)
-def _convtranspose_fan(answer):
-    with torch.device("meta"):
-        layer = nn.ConvTranspose2d(256, 32, kernel_size=4)
-    if answer == fan_in_and_out(layer)[0]:
-        raise Wrong(f"Got {answer}: that is the layer's true fan-in, but not what torch.nn.init reads.")
-    expect_int(answer, fan_in_and_out(layer.weight)[0])
 
 
 @functools.cache

@@ -49,7 +49,9 @@ class Exercise:
 
     @property
     def check_line(self) -> str:
-        return f'check("{self.id}", {self.name})'
+        """The cell's last line; the semicolon keeps Jupyter from echoing check's True/False under the
+        verdict it prints."""
+        return f'check("{self.id}", {self.name});'
 
     def cell(self, solved: bool = False) -> str:
         """The notebook cell: the learner's stub or, ``solved``, the reference solution, then the check."""
