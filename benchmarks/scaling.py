@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SHORT, LONG = 5, 45  # steps
+SHORT, LONG = 5, 105  # steps
 
 
 def seconds(args: list[str], env: dict) -> float:
