@@ -60,7 +60,7 @@ def server():
     """Base URL of a server on 127.0.0.1; it stops after the test, or after 60 s whatever happens."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()  # quick to shut down
     deadline = threading.Timer(60, httpd.shutdown)
     deadline.daemon = True
     deadline.start()
