@@ -25,7 +25,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import DISK_FULL_ERRNOS, CourseError, DeviceError, DiskFullError, PeerFailedError, Terminated
+from .errors import DISK_FULL_ERRNOS, CourseError, DiskFullError, PeerFailedError, Terminated
 from .files import shown
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -125,11 +125,10 @@ def _train(args, dist) -> int:
     from .data import cached_pixels, load_side, make_dataloaders
     from .files import RunLock, remove_stale_temporaries, writable_folder
     from .paths import data_dir
-    from .train import Pix2Pix, Pix2PixConfig, check_architecture, write_loss_log
+    from .train import Pix2Pix, Pix2PixConfig, check_architecture, check_sync_bn, write_loss_log
 
-    if args.sync_bn and dist.device.type != "cuda":
-        raise DeviceError("--sync-bn needs CUDA GPUs: SyncBatchNorm cannot run on the CPU. Leave it out "
-                          "(each process then normalises with its own batch).")
+    if args.sync_bn:  # checked here too, before anything is cached or built
+        check_sync_bn(dist.device)
     overrides = {"train_steps": args.steps, "batch_size": args.batch_size}
     profile = get_profile(args.profile, **{k: v for k, v in overrides.items() if v})
     config = Pix2PixConfig.from_profile(profile, **({"lr": args.lr} if args.lr else {}))

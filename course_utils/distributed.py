@@ -97,8 +97,8 @@ class Distributed:
         by_message: dict[str, list[int]] = {}
         for rank, (message, _, _) in failed:
             by_message.setdefault(message, []).append(rank)
-        summary = " | ".join(f"{message} [process{'es'[:2 * (len(ranks) > 1)]} {', '.join(map(str, ranks))}]"
-                             for message, ranks in by_message.items())
+        summary = " | ".join(f"{message} [{'processes' if len(ranks) > 1 else 'process'} "
+                             f"{', '.join(map(str, ranks))}]" for message, ranks in by_message.items())
         peer_error = PeerFailedError(summary)
         peer_error.exit_code = failed[0][1][1]
         raise peer_error

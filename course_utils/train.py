@@ -216,9 +216,7 @@ class Pix2Pix:
         for net in (self.G, self.D):
             init_weights(net, scheme="normal", gain=0.02)
         if sync_bn:
-            if self.device.type != "cuda":
-                raise DeviceError("--sync-bn needs CUDA GPUs: SyncBatchNorm cannot run on the CPU. "
-                                  "Leave it out (each process then normalises with its own batch).")
+            check_sync_bn(self.device)
             self.G, self.D = (nn.SyncBatchNorm.convert_sync_batchnorm(n) for n in (self.G, self.D))
         for net in (self.G, self.D):
             net.to(self.device, memory_format=memory_format)
@@ -486,6 +484,13 @@ class Pix2Pix:
 
 
 # -------------------------------------------------------------- helpers
+def check_sync_bn(device) -> None:
+    """SyncBatchNorm runs on CUDA GPUs only: anything else is a :class:`DeviceError` that says so."""
+    if torch.device(device).type != "cuda":
+        raise DeviceError("--sync-bn needs CUDA GPUs: SyncBatchNorm cannot run on the CPU. Leave it out "
+                          "(each process then normalises with its own batch).")
+
+
 def check_architecture(saved: Pix2PixConfig, current: Pix2PixConfig) -> None:
     diff = [f"{k}: checkpoint {getattr(saved, k)} vs model {getattr(current, k)}"
             for k in ARCHITECTURE if getattr(saved, k) != getattr(current, k)]

@@ -59,10 +59,11 @@ def comparison_grid(L, fake_ab, real_ab, max_rows: int = 4) -> np.ndarray:
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def _smooth(values, window: int) -> np.ndarray:
+def smoothed(steps, values, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of every ``window`` consecutive values, and the step at which each window ends."""
     values = np.asarray(values, dtype=float)
     window = max(1, min(window, len(values)))
-    return np.convolve(values, np.ones(window) / window, mode="valid")
+    return np.asarray(steps)[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid")
 
 
 def plot_losses(history, axes=None, smooth: int = 20):
@@ -70,13 +71,11 @@ def plot_losses(history, axes=None, smooth: int = 20):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     ax_gan, ax_l1 = axes
-    steps = np.array([h["step"] for h in history])
+    steps = [h["step"] for h in history]
     for key, label in (("loss_D", "D: (BCE real + BCE fake) / 2"), ("loss_G_GAN", "G: adversarial (BCE)")):
-        values = _smooth([h[key] for h in history], smooth)
-        ax_gan.plot(steps[len(steps) - len(values):], values, label=label)
+        ax_gan.plot(*smoothed(steps, [h[key] for h in history], smooth), label=label)
     ax_gan.axhline(np.log(2), color="gray", linestyle="--", label="log 2 = 0.69 (D guessing)")
-    l1 = _smooth([h["loss_G_L1"] for h in history], smooth)
-    ax_l1.plot(steps[len(steps) - len(l1):], l1, color="tab:green")
+    ax_l1.plot(*smoothed(steps, [h["loss_G_L1"] for h in history], smooth), color="tab:green")
     ax_gan.set(xlabel="step", ylabel="loss", title=f"adversarial losses (mean of {smooth} steps)")
     ax_l1.set(xlabel="step", ylabel="mean |ab - ab_real| (scaled)", title="G's L1 loss")
     ax_gan.legend(loc="upper right")

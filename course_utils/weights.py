@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import re
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import CourseError
-from .files import temporary_beside
+from .files import atomic_file
 from .paths import data_dir
 from .published import WEIGHTS_SHA256, WEIGHTS_URL
 
@@ -86,28 +85,22 @@ def fetch(url: str, sha256: str, *, timeout: float = 30.0, progress: bool = True
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(target)
-    try:
-        with open(tmp, "wb") as partial:
-            try:
-                got = _download(url, partial, f"downloading {target.name}", timeout, progress)
-            except urllib.error.HTTPError as err:
-                why = "the file is not there" if err.code in (404, 410) else "the server did not send it"
-                raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): {why}. "
-                                    "Check the URL (has the file moved?).") from None
-            except urllib.error.URLError as err:
-                raise DownloadError(f"Cannot reach {urlparse(url).netloc} ({err.reason}). Check the "
-                                    "internet connection (on Colab: is the runtime connected?).") from None
-            except (http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
-                raise DownloadError(f"The download of {url} broke off ({type(err).__name__}); nothing was "
-                                    "kept. Run it again.") from None
+    with atomic_file(target) as partial:  # renamed into place only if no error is raised in the block
+        try:
+            got = _download(url, partial, f"downloading {target.name}", timeout, progress)
+        except urllib.error.HTTPError as err:
+            why = "the file is not there" if err.code in (404, 410) else "the server did not send it"
+            raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): {why}. "
+                                "Check the URL (has the file moved?).") from None
+        except urllib.error.URLError as err:
+            raise DownloadError(f"Cannot reach {urlparse(url).netloc} ({err.reason}). Check the "
+                                "internet connection (on Colab: is the runtime connected?).") from None
+        except (http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
+            raise DownloadError(f"The download of {url} broke off ({type(err).__name__}); nothing was "
+                                "kept. Run it again.") from None
         if got != expected:
             raise DownloadError(f"{url} is not the expected file: its SHA-256 is {got}, not {expected}. "
                                 "Nothing was kept. Check the hash, or whether the file was replaced.")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 

@@ -79,3 +79,12 @@ def test_comparison_grid_rows_are_gray_generated_real():
     gray, generated, real = grid[:8, :8], grid[:8, 8:16], grid[:8, 16:]
     assert np.array_equal(gray, generated)  # ab = 0 predicted: the gray picture
     assert np.abs(gray.astype(int) - real.astype(int)).max() > 10
+
+
+def test_smoothed_means_each_window_at_the_step_it_ends():
+    from course_utils.viz import smoothed
+
+    steps, means = smoothed([10, 20, 30, 40], [1.0, 3.0, 5.0, 7.0], window=2)
+    assert steps.tolist() == [20, 30, 40] and means.tolist() == [2.0, 4.0, 6.0]
+    steps, means = smoothed([1, 2], [4.0, 6.0], window=10)  # a window longer than the run: one mean
+    assert steps.tolist() == [2] and means.tolist() == [5.0]

@@ -34,22 +34,7 @@ from . import (  # noqa: F401
     nb07_training_pix2pix,
     nb08_colorize_your_photos,
 )
-
-# The machinery and the checkers' helpers, importable from here as when all this was one module.
-from .checking import (  # noqa: F401
-    NotAnswered,
-    Wrong,
-    as_number,
-    call,
-    expect_bool,
-    expect_choice,
-    expect_int,
-    expect_ints,
-    expect_number,
-    expect_tensor,
-    show,
-)
-from .registry import (  # noqa: F401
+from .registry import (
     CHECK_CALL,
     EXERCISES,
     MARKER,
@@ -57,7 +42,6 @@ from .registry import (  # noqa: F401
     Exercise,
     ExerciseFailed,
     check,
-    exercise,
     solution,
 )
 
