@@ -7,6 +7,8 @@ so the results agree with it; the tests check this. The networks see ``L`` scale
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 # Linear sRGB -> XYZ (the sRGB specification's matrix, as in scikit-image), each row divided by the
@@ -28,10 +30,9 @@ def _check_shape(image: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what} must have shape [3, H, W] or [N, 3, H, W]; got {list(image.shape)}")
 
 
-def _mix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """Apply a 3x3 colour matrix to the channel axis of [..., 3, H, W]."""
-    m = matrix.to(image.dtype).to(image.device)  # cast first: some devices (MPS) have no float64
-    return (m @ image.flatten(-2)).view(image.shape)
+def _mix(matrix: str, image: torch.Tensor) -> torch.Tensor:
+    """Apply a named 3x3 colour matrix to the channel axis of [..., 3, H, W]."""
+    return (_constant(matrix, image.device, image.dtype) @ image.flatten(-2)).view(image.shape)
 
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
@@ -48,8 +49,17 @@ def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
 
 def _linear_from_uint8(rgb: torch.Tensor) -> torch.Tensor:
     """uint8 pixels take one of 256 values, so the gamma curve becomes a table lookup (fast)."""
-    table = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0).float().to(rgb.device)
+    table = _constant("linear_from_uint8", rgb.device, torch.float32)
     return table.index_select(0, rgb.flatten().int()).view(rgb.shape)
+
+
+@functools.cache
+def _constant(name: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A colour constant on a device, made once: copying it from the host at every call would make the
+    host wait for the GPU. Cast before moving: some devices (MPS) have no float64."""
+    values = {"xyz_from_rgb": _WHITE_XYZ_FROM_RGB, "rgb_from_xyz": _RGB_FROM_WHITE_XYZ,
+              "linear_from_uint8": srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)}
+    return values[name].to(dtype).to(device)
 
 
 def _lab_curve(t: torch.Tensor, in_place: bool) -> torch.Tensor:
@@ -75,7 +85,7 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
         linear = srgb_to_linear(rgb)
     else:
         raise TypeError(f"rgb_to_lab expects floats in [0, 1] or uint8 pixels, got dtype {rgb.dtype}")
-    xyz = _mix(_WHITE_XYZ_FROM_RGB, linear)  # X/Xn, Y/Yn, Z/Zn
+    xyz = _mix("xyz_from_rgb", linear)  # X/Xn, Y/Yn, Z/Zn
     fx, fy, fz = _lab_curve(xyz, in_place=not xyz.requires_grad).unbind(-3)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
 
@@ -88,7 +98,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     # Z below 0 is not a colour; scikit-image sets it to 0, and so do we.
     f = torch.stack([fy + a / 500.0, fy, (fy - b / 200.0).clamp(min=0.0)], dim=-3)
     xyz = torch.where(f > 0.2068966, f**3, (f - _LAB_OFFSET) / _KAPPA)
-    return linear_to_srgb(_mix(_RGB_FROM_WHITE_XYZ, xyz))
+    return linear_to_srgb(_mix("rgb_from_xyz", xyz))
 
 
 def normalize_lab(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -403,16 +403,33 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
 
 
+def crop_box(height: int, width: int, size: int, generator: torch.Generator | None = None
+             ) -> tuple[int, int, bool]:
+    """The paper's jitter as numbers: a random ``size`` x ``size`` crop's top and left, and a coin flip
+    for mirroring. ``generator``: where the random numbers come from (default: torch's global one)."""
+    top = int(torch.randint(0, height - size + 1, (), generator=generator))
+    left = int(torch.randint(0, width - size + 1, (), generator=generator))
+    return top, left, bool(torch.rand((), generator=generator) < 0.5)
+
+
 def random_crop_flip(pixels: torch.Tensor, size: int, generator: torch.Generator | None = None
                      ) -> torch.Tensor:
-    """The paper's jitter on a [3, H, W] image: a random ``size`` x ``size`` crop, mirrored half the time.
-
-    ``generator``: where the random numbers come from (default: torch's global generator).
-    """
-    top = int(torch.randint(0, pixels.shape[-2] - size + 1, (), generator=generator))
-    left = int(torch.randint(0, pixels.shape[-1] - size + 1, (), generator=generator))
+    """The paper's jitter on a [3, H, W] image: a random ``size`` x ``size`` crop, mirrored half the time."""
+    top, left, flip = crop_box(*pixels.shape[-2:], size, generator)
     crop = pixels[..., top:top + size, left:left + size]
-    return crop.flip(-1) if torch.rand((), generator=generator) < 0.5 else crop
+    return crop.flip(-1) if flip else crop
+
+
+def crop_flip_batch(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`random_crop_flip` for a whole batch in one gather, on the batch's device: [N, 3, H, W]
+    pixels and [N, 3] boxes (top, left, flip, from :func:`crop_box`) -> [N, 3, size, size]."""
+    steps = torch.arange(size, device=pixels.device)
+    rows = boxes[:, 0, None] + steps  # [N, size]
+    cols = boxes[:, 1, None] + torch.where(boxes[:, 2, None].bool(), size - 1 - steps, steps)
+    n = torch.arange(len(pixels), device=pixels.device)
+    channels = torch.arange(pixels.shape[1], device=pixels.device)
+    return pixels[n[:, None, None, None], channels[None, :, None, None], rows[:, None, :, None],
+                  cols[:, None, None, :]]
 
 
 CPU_CHUNK = 2  # images converted at a time on a CPU: the temporaries stay in cache (2x faster, measured)
@@ -492,27 +509,64 @@ class CachedPixels(Dataset):
     """uint8 [3, size, size] images read from a pixel cache (training: random crop and flip).
 
     An item is asked for by index, or by ``(index, seed)``: then its crop and flip come from that seed,
-    so the same item is the same crop in every run, with or without worker processes.
+    so the same item is the same crop in every run, with or without worker processes. A loader asks for
+    whole batches (``__getitems__``): the uncropped pixels and each image's crop box, so that the crop
+    runs on the training device (:func:`crop_flip_batch`). With ``device``, the whole cache is copied
+    there once, and a batch is gathered on the device: no pixel crosses from the host again.
     """
 
-    def __init__(self, file: Path, size: int, split: str):
+    def __init__(self, file: Path, size: int, split: str, device=None):
         _check_split(split)
         self.file, self.size, self.split = file, size, split
         self._array = None  # opened lazily, so each DataLoader worker maps the file itself
         self._length = len(np.load(file, mmap_mode="r"))
+        self.resident = None if device is None else torch.from_numpy(np.load(file)).to(device)
 
     def __len__(self) -> int:
         return self._length
 
-    def __getitem__(self, key) -> torch.Tensor:
-        index, seed = key if isinstance(key, tuple) else (key, None)
+    def _pixels(self, index) -> torch.Tensor:
+        if self.resident is not None:
+            return self.resident[index]
         if self._array is None:
             self._array = np.load(self.file, mmap_mode="r")
-        pixels = torch.from_numpy(np.array(self._array[index]))
+        if torch.is_tensor(index):  # a batch: one copy out of the mapped file
+            return torch.from_numpy(np.take(self._array, index.numpy(), axis=0))
+        return torch.from_numpy(np.array(self._array[index]))
+
+    def __getitem__(self, key) -> torch.Tensor:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        pixels = self._pixels(index).cpu()
         if self.split == "val":
             return pixels
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         return random_crop_flip(pixels, self.size, generator).contiguous()
+
+    def __getitems__(self, keys: list) -> dict[str, torch.Tensor]:
+        """A batch: {"pixels": [N, 3, side, side] uint8} and, for training, {"boxes": [N, 3]}."""
+        pairs = [key if isinstance(key, tuple) else (key, None) for key in keys]
+        index = torch.tensor([i for i, _ in pairs])
+        if self.resident is not None:
+            index = index.to(self.resident.device, non_blocking=True)
+        batch = {"pixels": self._pixels(index)}
+        if self.split == "train":
+            side = batch["pixels"].shape[-1]
+            generators = [None if seed is None else torch.Generator().manual_seed(seed) for _, seed in pairs]
+            batch["boxes"] = torch.tensor([crop_box(side, side, self.size, g) for g in generators])
+        return batch
+
+
+def _as_batch(batch):
+    """The DataLoader's collate step: ``CachedPixels.__getitems__`` already made the batch."""
+    return batch
+
+
+def fits_on_device(file: Path, device: torch.device, share: float = 0.25) -> bool:
+    """Whether a pixel cache takes at most ``share`` of the GPU memory that is free now."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return Path(file).stat().st_size <= share * free
 
 
 class SeekableSampler(DistributedSampler):
@@ -570,21 +624,28 @@ class LabLoader:
         self.loader.sampler.set_epoch(epoch, start * self.loader.batch_size)
 
     def __iter__(self):
-        for rgb in self.loader:
-            yield lab_batch(rgb.to(self.device, non_blocking=True))
+        for batch in self.loader:
+            rgb = batch["pixels"].to(self.device, non_blocking=True)
+            if "boxes" in batch:
+                rgb = crop_flip_batch(rgb, batch["boxes"].to(self.device, non_blocking=True),
+                                      self.loader.dataset.size)
+            yield lab_batch(rgb)
 
 
 def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], size: int, batch_size: int,
                      device=None, num_workers: int | None = None, seed: int = 0, rank: int = 0,
-                     world_size: int = 1) -> tuple[LabLoader, LabLoader]:
+                     world_size: int = 1, resident: bool | None = None) -> tuple[LabLoader, LabLoader]:
     """Train and validation loaders yielding ``{"L": [B, 1, size, size], "ab": [B, 2, size, size]}``.
 
-    Every image is decoded once into a pixel cache; batches travel as uint8 (pinned when the device is
-    a GPU) and become Lab on ``device``. The training loader shuffles (a new order every pass, from
-    ``seed``) and applies the paper's jitter; with ``world_size`` processes, process ``rank`` gets its
-    own share of every pass. Neither loader draws from torch's global random generator, so loading
-    data never changes a training run's random numbers. ``num_workers`` defaults to 0: reading from
-    the cache is so cheap that worker processes cost more than they save (benchmarks/data_pipeline.py).
+    Every image is decoded once into a pixel cache; a batch travels as uint8 (pinned when the device is
+    a GPU), and its crop, flip and Lab conversion run on ``device``. On a GPU the whole cache is kept in
+    GPU memory when it takes at most a quarter of the free memory (``resident``: None decides so, True
+    or False forces it); then no pixel crosses from the host during training. The training loader
+    shuffles (a new order every pass, from ``seed``) and applies the paper's jitter; with ``world_size``
+    processes, process ``rank`` gets its own share of every pass. Neither loader draws from torch's
+    global random generator, so loading data never changes a training run's random numbers.
+    ``num_workers`` defaults to 0: reading from the cache is so cheap that worker processes cost more
+    than they save (benchmarks/data_pipeline.py); a resident cache needs none.
     """
     from .device import pick_device
 
@@ -594,11 +655,14 @@ def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], siz
     for split, paths in zip(SPLITS, (train_paths, val_paths), strict=True):
         if not paths:
             raise ValueError(f"No {split} images given to make_dataloaders")
-        dataset = CachedPixels(cached_pixels(list(paths), load_side(size, split)), size, split)
+        file = cached_pixels(list(paths), load_side(size, split))
+        on_device = fits_on_device(file, device) if resident is None else resident
+        dataset = CachedPixels(file, size, split, device=device if on_device else None)
         sampler = SeekableSampler(dataset, seed, world_size, rank) if split == "train" else None
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                            pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                            generator=torch.Generator())
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=_as_batch,
+                            num_workers=0 if on_device else workers,
+                            pin_memory=device.type == "cuda" and not on_device,
+                            persistent_workers=workers > 0 and not on_device, generator=torch.Generator())
         loaders.append(LabLoader(loader, device))
     return loaders[0], loaders[1]
 

@@ -12,16 +12,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import os
-import signal
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,11 +32,10 @@ from .errors import (
     DeviceError,
     DiskFullError,
     NonFiniteLossError,
-    SaveAbandoned,
-    Terminated,
 )
 from .files import atomic_file, shown
 from .init import init_weights
+from .loop import LossMeter, checkpoint_on_stop, progress_bar, raise_stop
 from .models import PatchDiscriminator, UNetGenerator
 
 __all__ = ["CheckpointError", "GANLoss", "NonFiniteLossError", "Pix2Pix", "Pix2PixConfig", "Precision",
@@ -50,7 +45,6 @@ LOSS_NAMES = ("loss_D", "loss_D_real", "loss_D_fake", "loss_G", "loss_G_GAN", "l
 # Settings that change the networks' weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = ("num_downs", "ngf", "ndf", "n_layers")
 GAN_MODES = ("vanilla", "lsgan")
-PROGRESS_ENV = "COURSE_PROGRESS"  # "text": a plain text progress bar (headless notebook runs)
 
 
 @dataclass(frozen=True)
@@ -176,30 +170,13 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class LossMeter:
-    """Average of a stream of values since the last reset."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.total, self.count = 0.0, 0
-
-    def update(self, value: float, n: int = 1) -> None:
-        self.total += value * n
-        self.count += n
-
-    @property
-    def avg(self) -> float:
-        return self.total / self.count if self.count else float("nan")
-
-
 class Pix2Pix:
     """A generator G (L -> ab), a PatchGAN discriminator D, their optimisers and the training loop.
 
-    ``history`` holds one dict of losses per step; ``meters`` the running averages since the last
-    progress-bar update. ``epoch`` and ``batch_in_pass`` say where in the data the next step starts,
-    so that a resumed run continues with the very batch an uninterrupted one would have used.
+    ``history`` holds one dict of losses per step (read from the device when asked for); ``meters``
+    the running averages since the last progress-bar update. ``epoch`` and ``batch_in_pass`` say where
+    in the data the next step starts, so that a resumed run continues with the very batch an
+    uninterrupted one would have used.
     With ``dist`` (a :class:`~course_utils.distributed.Distributed` of several processes) every process
     holds a replica, trains on its share of the data, and DDP averages the gradients.
     """
@@ -227,19 +204,23 @@ class Pix2Pix:
         if self.dist.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self._G, self._D = (DistributedDataParallel(n, device_ids=ids) for n in (self.G, self.D))
-        self._D_frozen = self.D if self.dist.active else self._D
+        self._D_unwrapped = self.D if self.dist.active else self._D
         if compile:
-            self._G, self._D, self._D_frozen = (torch.compile(n) for n in (self._G, self._D, self._D_frozen))
-        betas = (self.config.beta1, self.config.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=self.config.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.config.lr, betas=betas)
+            self._G, self._D, self._D_unwrapped = map(torch.compile, (self._G, self._D, self._D_unwrapped))
+        # Fused Adam: one kernel for all parameters, and it skips a step on the device (found_inf).
+        adam = {"lr": self.config.lr, "betas": (self.config.beta1, self.config.beta2), "fused": True}
+        self.opt_G = torch.optim.Adam(self.G.parameters(), **adam)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), **adam)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.use_scaler)
         self.gan_loss = GANLoss(self.config.gan_mode)
         self.step = 0
         self.epoch, self.batch_in_pass = 0, 0
         self.data_batch_size: int | None = None  # the batch size the data position counts in
         self.saved_step: int | None = None  # the step the checkpoint on disk holds (None: none yet)
-        self.history: list[dict] = []
+        self._history: list[dict] = []
+        self._unread: list[torch.Tensor] = []  # each step's losses, on the device until read
+        self._unread_sizes: list[int] = []
+        self._halted = torch.zeros((), dtype=torch.bool, device=self.device)  # a non-finite loss was seen
         self.meters = {name: LossMeter() for name in LOSS_NAMES}
 
     # ---------------------------------------------------------------- one step
@@ -247,22 +228,29 @@ class Pix2Pix:
         x = x.to(self.device, non_blocking=True).float()
         return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
 
-    def _losses(self, names, *losses: torch.Tensor) -> dict:
-        """The losses as floats: the mean over every process, so that all processes agree."""
-        values = self.dist.mean(torch.stack([x.detach().float() for x in losses])).tolist()
-        return dict(zip(names, values, strict=True))
+    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Backward and optimiser step, skipped on the device while ``self._halted`` is set (no host read).
 
-    def _check_finite(self, values: dict, applied: str) -> None:
-        bad = {k: v for k, v in values.items() if not np.isfinite(v)}
-        if bad:
-            raise NonFiniteLossError(
-                f"Training stopped at step {self.step + 1}: {bad} is not a finite number. {applied} "
-                "Usual causes: a learning rate that is too high, or broken input (check the batch for "
-                "NaN). Resume from the last checkpoint, perhaps with a lower learning rate."
-            )
+        Fused Adam skips a step whose ``found_inf`` is 1, as it does for GradScaler; with a scaler,
+        NaN gradients make the scaler itself skip the step (as for an fp16 overflow).
+        """
+        if self.scaler.is_enabled():
+            self.scaler.scale(loss * torch.where(self._halted, torch.nan, 1.0)).backward()
+            self.scaler.step(optimizer)
+            return
+        loss.backward()
+        optimizer.found_inf = self._halted.float()
+        optimizer.step()
+        del optimizer.found_inf
 
-    def train_step(self, batch: dict) -> dict:
-        """One D step then one G step on a batch {"L": [B,1,H,W], "ab": [B,2,H,W]}; returns the losses."""
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One D step then one G step on a batch {"L": [B,1,H,W], "ab": [B,2,H,W]} (notebook 07, section 3).
+
+        Returns the losses as tensors on the device: nothing here waits for the device. A non-finite
+        loss halts learning on the device: that step's update (and every later one) changes no weight,
+        and the next read of the losses (``history``; ``fit`` reads every ``log_every`` steps) raises
+        :class:`NonFiniteLossError`.
+        """
         L, ab = self._prepare(batch["L"]), self._prepare(batch["ab"])
         self.G.train()
         self.D.train()
@@ -276,31 +264,63 @@ class Pix2Pix:
             d_real = self.gan_loss(self._D(torch.cat([L, ab], 1)), real=True)
             d_fake = self.gan_loss(self._D(torch.cat([L, fake_ab.detach()], 1)), real=False)
             loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper: D learns slower than G
-        values = self._losses(LOSS_NAMES[:3], loss_D, d_real, d_fake)
-        self._check_finite(values, "No weights were changed by this step.")
-        self.scaler.scale(loss_D).backward()
-        self.scaler.step(self.opt_D)
+        self._halt_unless_finite(loss_D, d_real, d_fake)
+        self._update(loss_D, self.opt_D)
 
         # G learns to fool the (now frozen) D and to stay close to the real colours (L1).
         set_requires_grad(self.D, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            g_gan = self.gan_loss(self._D_frozen(torch.cat([L, fake_ab], 1)), real=True)
+            g_gan = self.gan_loss(self._D_unwrapped(torch.cat([L, fake_ab], 1)), real=True)
         g_l1 = F.l1_loss(fake_ab.float(), ab)
         loss_G = g_gan + self.config.lambda_l1 * g_l1
-        g_values = self._losses(LOSS_NAMES[3:], loss_G, g_gan, g_l1)
-        self._check_finite(g_values, "D's update of this step was applied, G's was not.")
-        self.scaler.scale(loss_G).backward()
-        self.scaler.step(self.opt_G)
+        self._halt_unless_finite(loss_G, g_gan, g_l1)
+        self._update(loss_G, self.opt_G)
         self.scaler.update()
         set_requires_grad(self.D, True)
 
         self.step += 1
-        values.update(g_values)
-        self.history.append({"step": self.step, **values})
-        for name, value in values.items():
-            self.meters[name].update(value, L.shape[0])
-        return values
+        losses = self.dist.mean(torch.stack([loss_D, d_real, d_fake, loss_G, g_gan, g_l1]).detach().float())
+        self._unread.append(losses)
+        self._unread_sizes.append(L.shape[0])
+        return dict(zip(LOSS_NAMES, losses.unbind(), strict=True))
+
+    def _halt_unless_finite(self, *losses: torch.Tensor) -> None:
+        """Set the device-side halt flag if any loss (averaged over every process) is not finite."""
+        values = self.dist.mean(torch.stack([x.detach().float() for x in losses]))
+        self._halted = self._halted | ~torch.isfinite(values).all()
+
+    @property
+    def history(self) -> list[dict]:
+        """The losses of every step so far, as floats: reading them waits for the device."""
+        self._read_losses()
+        return self._history
+
+    def _read_losses(self) -> None:
+        """Move the losses of the steps since the last read to ``history`` and the meters, in one read of
+        the device; raise :class:`NonFiniteLossError` (and keep them unread) if one is not finite."""
+        if not self._unread:
+            return
+        rows = torch.stack(self._unread).tolist()
+        first = self.step - len(rows) + 1
+        for offset, row in enumerate(rows):
+            bad = {k: v for k, v in zip(LOSS_NAMES, row, strict=True) if not math.isfinite(v)}
+            if bad:
+                d_ok = all(math.isfinite(v) for v in row[:3])
+                applied = ("D's update of that step was applied, G's was not" if d_ok
+                           else "no weight was changed by that step")
+                raise NonFiniteLossError(
+                    f"Training stopped: at step {first + offset} {bad} is not a finite number; {applied}, "
+                    "nor by any later one. Usual causes: a learning rate that is too high, or broken input "
+                    "(check the batch for NaN). Resume from the last checkpoint, perhaps with a lower "
+                    "learning rate.")
+        for offset, row in enumerate(rows):
+            values = dict(zip(LOSS_NAMES, row, strict=True))
+            self._history.append({"step": first + offset, **values})
+            for name, value in values.items():
+                self.meters[name].update(value, self._unread_sizes[offset])
+        self._unread.clear()
+        self._unread_sizes.clear()
 
     @torch.no_grad()
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
@@ -320,54 +340,51 @@ class Pix2Pix:
         """Train until ``self.step == steps`` (a total, so a resumed run stops where a fresh one would).
 
         ``data`` is iterated pass after pass (a loader from ``make_dataloaders`` resumes mid-pass, at
-        the batch the last run stopped before). With ``checkpoint``, a checkpoint is written every
-        ``checkpoint_every`` steps, at the end, and when Ctrl-C (the notebook's stop button) or SIGTERM
-        arrives: the running step finishes first, then the checkpoint is written, then
-        ``KeyboardInterrupt`` (or :class:`~course_utils.errors.Terminated`) is raised. A second Ctrl-C
-        abandons the save (:class:`~course_utils.errors.SaveAbandoned` says what the file holds).
+        the batch the last run stopped before). The losses are read from the device every ``log_every``
+        steps (progress bar, history, the check for non-finite losses), not every step. With
+        ``checkpoint``, a checkpoint is written every ``checkpoint_every`` steps, at the end, and when
+        Ctrl-C (the notebook's stop button) or SIGTERM arrives: the running step finishes first, then
+        the checkpoint is written, then ``KeyboardInterrupt`` (or :class:`~course_utils.errors.Terminated`)
+        is raised. A second Ctrl-C abandons the save (:class:`~course_utils.errors.SaveAbandoned`).
         ``on_step(trainer)`` runs after every step (live plots, sample grids), ``after_save(trainer)``
-        after every save.
-        Under torchrun every process calls ``fit`` alike; only rank 0 writes and shows progress.
+        after every save. Under torchrun every process calls ``fit`` alike; only rank 0 writes and shows
+        progress.
         """
         if self.step >= steps:
             return self.history
-        bar = _progress_bar(total=steps, initial=self.step, enabled=progress and self.dist.is_main)
+        save = (lambda: self._save_and_report(checkpoint, after_save)) if checkpoint else None
         batches = self._batches(data)
+        bar = progress_bar(total=steps, initial=self.step, enabled=progress and self.dist.is_main)
         images, tick = 0, time.perf_counter()
+        stopped = lambda: f"stopped at step {self.step}; checkpoint saved to {checkpoint}"  # noqa: E731
+        abandoned = lambda: f"step {self.step}: {self._on_disk(checkpoint)}"  # noqa: E731
         try:
-            with _deferred_stop() as stop_signal:
-                try:
-                    while self.step < steps:
-                        batch = next(batches)
-                        self.train_step(batch)
-                        self.batch_in_pass += 1
-                        images += batch["L"].shape[0]
-                        bar.update(1)
-                        if self.step % log_every == 0 or self.step == steps:
-                            rate = images * self.dist.world_size / max(time.perf_counter() - tick, 1e-9)
-                            bar.set_postfix(self.postfix(rate), refresh=False)
-                            images, tick = 0, time.perf_counter()
-                        if on_step is not None:
-                            on_step(self)
-                        if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
-                            self._save_and_report(checkpoint, after_save)
-                        signum = self.dist.max(stop_signal())  # every process stops after the same step
-                        if signum:
-                            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-                except (KeyboardInterrupt, Terminated) as stop:
-                    if not checkpoint:
-                        raise
-                    try:  # still deferred: only a second Ctrl-C abandons the save
-                        self._save_and_report(checkpoint, after_save)
-                    except KeyboardInterrupt:
-                        raise SaveAbandoned(f"a second interrupt abandoned the save of step {self.step}: "
-                                            f"{self._on_disk(checkpoint)}") from None
-                    message = f"stopped at step {self.step}; checkpoint saved to {checkpoint}"
-                    raise type(stop)(message) from None
+            with checkpoint_on_stop(save, stopped, abandoned) as pending_signal:
+                while self.step < steps:
+                    # Fetch a batch and queue a step on the device: nothing waits for the device here.
+                    batch = next(batches)
+                    self.train_step(batch)
+                    self.batch_in_pass += 1
+                    images += batch["L"].shape[0] * self.dist.world_size
+                    bar.update(1)
+                    # Log: read the losses of the last steps (the one wait for the device) and check them.
+                    logging = self.step % log_every == 0 or self.step == steps
+                    if logging:
+                        self._read_losses()
+                        bar.set_postfix(self.postfix(images / max(time.perf_counter() - tick, 1e-9)),
+                                        refresh=False)
+                        images, tick = 0, time.perf_counter()
+                    if on_step is not None:
+                        on_step(self)
+                    # Save, then stop if a signal came (every process stops after the same step).
+                    if save and checkpoint_every and self.step % checkpoint_every == 0:
+                        save()
+                    if logging or not self.dist.active:
+                        raise_stop(self.dist.max(pending_signal()))
         finally:
             bar.close()
-        if checkpoint:
-            self._save_and_report(checkpoint, after_save)
+        if save:
+            save()
         return self.history
 
     def _batches(self, data: Iterable[dict]) -> Iterator[dict]:
@@ -443,7 +460,7 @@ class Pix2Pix:
             warnings.warn(f"The checkpoint was written by {len(rngs)} process(es), this run has "
                           f"{self.dist.world_size}: it continues from the start of the next pass, and will "
                           "not repeat an uninterrupted run exactly.", stacklevel=2)
-        self.step, self.history, self.saved_step = step, history, step
+        self.step, self._history, self.saved_step = step, history, step
         self.epoch = int(position.get("epoch", 0)) + (0 if same_world else 1)
         self.batch_in_pass = int(position.get("batch", 0)) if same_world else 0
         self.data_batch_size = position.get("batch_size")
@@ -506,44 +523,3 @@ def write_loss_log(history: list[dict], path: str | Path) -> Path:
         writer.writeheader()
         writer.writerows(history)
     return path
-
-
-@contextlib.contextmanager
-def _deferred_stop():
-    """Let the running step finish when Ctrl-C (SIGINT) or SIGTERM arrives: a checkpoint never holds half
-    a step. Yields a function that returns the pending signal's number (0: none). A second Ctrl-C stops
-    at once; a repeated SIGTERM changes nothing (schedulers may send several: SIGKILL is theirs to stop
-    at once). Outside the main thread (where signals cannot be caught) signals act as usual.
-    """
-    pending = []
-
-    def handler(signum, frame):
-        if pending and signum == signal.SIGINT:
-            raise KeyboardInterrupt()
-        pending.append(signum)
-
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread
-        yield lambda: 0
-        return
-    try:
-        yield lambda: max(pending, default=0)
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool):
-    """A notebook widget or terminal bar; a plain text bar when ``COURSE_PROGRESS=text`` (headless runs,
-    whose saved outputs then show the bar's final state)."""
-    if os.environ.get(PROGRESS_ENV, "").lower() == "text":
-        from tqdm.std import tqdm
-
-        return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc="training",
-                    file=sys.stdout, mininterval=2.0, ascii=True)
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc="training")

@@ -506,3 +506,23 @@ def test_training_crops_depend_on_the_seed_only(data_home):
     torch.manual_seed(1)
     assert torch.equal(first, dataset[(1, 12345)])
     assert any(not torch.equal(first, dataset[(1, seed)]) for seed in range(5))
+
+
+def test_a_batch_is_cropped_on_its_device_exactly_as_one_image_at_a_time(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=4, size=(40, 40)).glob("*.png"))
+    dataset = data.CachedPixels(data.cached_pixels(paths, 20), 16, "train")
+    keys = [(i % 4, 1000 + i) for i in range(12)]  # enough seeds for flipped and unflipped crops
+    batch = dataset.__getitems__(keys)
+    assert batch["pixels"].shape == (12, 3, 20, 20) and {0, 1} <= set(batch["boxes"][:, 2].tolist())
+    cropped = data.crop_flip_batch(batch["pixels"], batch["boxes"], 16)
+    assert torch.equal(cropped, torch.stack([dataset[key] for key in keys]))
+
+
+def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
+    paths = sorted(photo_folder(data_home / "photos", n=5).glob("*.png"))
+    loaders = [make_dataloaders(paths[:4], paths[4:], size=16, batch_size=3, device="cpu", seed=7,
+                                resident=resident) for resident in (False, True)]
+    assert loaders[1][0].dataset.resident is not None and loaders[0][0].dataset.resident is None
+    for a, b in zip(loaders[0][0], loaders[1][0], strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in ("L", "ab"))
+    assert not data.fits_on_device(loaders[0][0].dataset.file, torch.device("cpu"))

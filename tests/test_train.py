@@ -92,14 +92,75 @@ def test_discriminator_is_frozen_during_generator_step(monkeypatch):
     assert seen == [(True, True), (False, True), (True, False)]
 
 
-def test_non_finite_loss_stops_without_stepping():
+def weights_of(t: Pix2Pix) -> list[torch.Tensor]:
+    return [p.detach().clone() for net in (t.G, t.D) for p in net.parameters()]
+
+
+def test_a_non_finite_loss_changes_no_weight_and_is_reported_when_the_losses_are_read():
     t, batch = trainer(), make_batch(0)
+    t.train_step(make_batch(1))
+    before = weights_of(t)
     batch["L"][0, 0, 0, 0] = float("nan")
-    before = [p.detach().clone() for p in t.D.parameters()]
-    with pytest.raises(NonFiniteLossError, match="No weights were changed"):
-        t.train_step(batch)
-    assert t.step == 0
-    assert all(torch.equal(a, b) for a, b in zip(before, t.D.parameters(), strict=True))
+    t.train_step(batch)  # no read of the device: it cannot raise here
+    t.train_step(make_batch(2))  # a good batch after a bad one: still no weight changes
+    assert all(torch.equal(a, b) for a, b in zip(before, weights_of(t), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(before, weights_of(trainer()), strict=True))  # step 1 did
+    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*no weight was changed by that step, nor by"):
+        t.history
+    with pytest.raises(NonFiniteLossError):  # the losses stay unread: nothing saves a halted trainer
+        t.state_dict()
+
+
+def test_fit_stops_on_a_non_finite_loss_within_log_every_steps(monkeypatch):
+    t = trainer()
+    batches = [make_batch(i) for i in range(12)]
+    l1_loss, calls = torch.nn.functional.l1_loss, []
+
+    def l1_inf_at_step_4(*args):  # G's loss alone: D's update of step 4 is applied
+        calls.append(1)
+        return l1_loss(*args) * (float("inf") if len(calls) == 4 else 1.0)
+
+    monkeypatch.setattr(torch.nn.functional, "l1_loss", l1_inf_at_step_4)
+    seen = []
+    with pytest.raises(NonFiniteLossError, match=r"at step 4 .*D's update of that step was applied, G's"):
+        t.fit(batches, steps=12, progress=False, log_every=5, on_step=lambda t: seen.append(t.step))
+    assert seen == [1, 2, 3, 4]  # read at step 5, before on_step: no later step ran
+
+
+def test_fused_adam_gives_the_same_weights_as_the_plain_adam():
+    fused, plain = trainer(), trainer()
+    adam = {"lr": plain.config.lr, "betas": (plain.config.beta1, plain.config.beta2), "foreach": False}
+    plain.opt_G = torch.optim.Adam(plain.G.parameters(), **adam)
+    plain.opt_D = torch.optim.Adam(plain.D.parameters(), **adam)
+    plain._update = lambda loss, opt: (loss.backward(), opt.step())
+    assert fused.opt_G.defaults["fused"] and not plain.opt_G.defaults["fused"]
+    for i in range(5):
+        torch.manual_seed(i)
+        fused.train_step(make_batch(i))
+        torch.manual_seed(i)
+        plain.train_step(make_batch(i))
+    for a, b in zip(weights_of(fused), weights_of(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert max((a - b).abs().max().item() for a, b in zip(weights_of(fused), weights_of(trainer()),
+                                                           strict=True)) > 1e-4  # the weights did move
+
+
+READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__format__")
+
+
+def test_a_step_never_reads_the_device_between_log_points(monkeypatch):
+    t = trainer()
+    batches = [make_batch(i) for i in range(8)]
+    t.fit(batches[:2], steps=2, progress=False)  # warm-up: lazy state of the optimisers
+    reads = []
+    for name in READS:
+        method = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _m=method, _n=name, **k: (reads.append(_n), _m(self, *a, **k))[1])
+    t.fit(batches, steps=42, progress=False, log_every=20)
+    monkeypatch.undo()
+    assert t.step == 42 and len(t.history) == 42
+    assert len(reads) <= 40, (len(reads), sorted(set(reads)))
 
 
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):

@@ -25,7 +25,7 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from course_utils.exercises import CHECK_CALL, EXERCISES, MARKER, SOLUTIONS_ENV
-from course_utils.train import PROGRESS_ENV
+from course_utils.loop import PROGRESS_ENV
 
 
 def failing_cell(nb) -> tuple[int, str]:
