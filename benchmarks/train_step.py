@@ -8,16 +8,23 @@
     scikit-image Lab) + the plain loop, with 0 and with 2 workers; and the course's end-to-end rate as
     a share of its compute-only rate (1.0 = the data never makes the device wait).
 
+Each run writes its figures to ``benchmarks/results/<device>-<date>.json`` (one entry per setting,
+appended), from which the README's speed table is filled.
+
     python benchmarks/train_step.py                       # GPU: 256x256, batch 16 (the seed's)
+    python benchmarks/train_step.py --batch 64 --compile  # GPU: the large-batch, compiled setting
     python benchmarks/train_step.py --size 64 --batch 4   # what a CPU run uses by default
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
+import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +51,13 @@ def parse_args(device: torch.device) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10 if gpu else 2)
     parser.add_argument("--images", type=int, default=320 if gpu else 48, help="JPEGs in the test folder")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best is reported")
+    parser.add_argument("--seed-steps", type=int, default=10 if gpu else 4,
+                        help="timed steps for the slow seed pipeline (one round)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the course's networks")
+    parser.add_argument("--resident", choices=("auto", "on", "off"), default="auto",
+                        help="keep the pixel cache in GPU memory (auto: when it fits)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
+                        help="folder of the results files (<device>-<date>.json)")
     return parser.parse_args()
 
 
@@ -128,6 +141,33 @@ def write_jpegs(folder: Path, n: int) -> list[Path]:
     return paths
 
 
+def course_stepper(trainer: Pix2Pix, log_every: int = 10):
+    """The trainer's step as ``fit`` runs it: the losses read from the device every ``log_every`` steps."""
+    def step(batch):
+        trainer.train_step(batch)
+        if trainer.step % log_every == 0:
+            trainer.history  # noqa: B018 (reading it waits for the device, as fit's progress bar does)
+    return step
+
+
+def first_step_seconds(step, batch, device) -> float:
+    """The first step alone: with torch.compile, this is where the compiling happens."""
+    start = time.perf_counter()
+    step(batch)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def save_result(folder: Path, entry: dict) -> Path:
+    """Append ``entry`` to ``folder/<device>-<date>.json``."""
+    name = re.sub(r"[^a-z0-9]+", "-", entry["device_name"].lower()).strip("-")
+    file = folder / f"{name}-{entry['date']}.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = json.loads(file.read_text()) if file.exists() else []
+    file.write_text(json.dumps([*entries, entry], indent=1) + "\n")
+    return file
+
+
 def main() -> None:
     device = pick_device()
     args = parse_args(device)
@@ -135,15 +175,17 @@ def main() -> None:
     config = Pix2PixConfig(image_size=args.size, num_downs=num_downs, ngf=args.ngf, ndf=args.ngf)
     measure = dict(steps=args.steps, warmup=args.warmup, batch_size=args.batch, device=device)
     torch.manual_seed(0)
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    print(f"device {device} ({device_name}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
     print(f"{args.size}x{args.size} px, batch {args.batch}, num_downs {num_downs}, ngf=ndf={args.ngf}, "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps")
+          f"{args.steps} timed steps after {args.warmup} warm-up steps, best of {args.rounds} rounds")
     if device.type != "cuda":
         print("NOTE: no GPU here, so this is a reduced CPU run (the issue's setting is 256x256, batch 16, "
               "ngf 64 on a GPU); on a CPU both loops run the same fp32 code, so (a) should be about 1.")
 
     course = Pix2Pix(config, device=device, compile=args.compile)
+    step = course_stepper(course)
     plain = PlainLoop(config, device)
     print(f"course precision: {course.precision}" + (" + torch.compile" if args.compile else ""))
 
@@ -151,26 +193,32 @@ def main() -> None:
     L = torch.rand(args.batch, 1, args.size, args.size, device=device) * 2 - 1
     synthetic = itertools.repeat({"L": L, "ab": torch.randn(args.batch, 2, args.size, args.size,
                                                              device=device).mul(0.2).clamp(-1, 1)})
-    rates = best_rates({"plain": (plain, synthetic), "course": (course.train_step, synthetic)}, args.rounds,
-                       **measure)
+    first_s = {"course": first_step_seconds(step, next(synthetic), device),
+               "plain": first_step_seconds(plain, next(synthetic), device)}
+    rates = best_rates({"plain": (plain, synthetic), "course": (step, synthetic)}, args.rounds, **measure)
     plain_compute, course_compute = rates["plain"], rates["course"]
     print("\n(a) compute only (images/s)")
-    print(f"  plain fp32 loop          {plain_compute:9.1f}")
-    print(f"  course training step     {course_compute:9.1f}   ratio {course_compute / plain_compute:.2f}x")
+    print(f"  plain fp32 loop          {plain_compute:9.1f}   first step {first_s['plain']:.2f} s")
+    print(f"  course training step     {course_compute:9.1f}   ratio {course_compute / plain_compute:.2f}x, "
+          f"first step {first_s['course']:.2f} s")
 
     # (b) end to end from a folder of JPEGs
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["COURSE_DATA_DIR"] = str(Path(tmp) / "data")  # the pixel cache goes here, then away
         paths = write_jpegs(Path(tmp), args.images)
         start = time.perf_counter()
-        train_loader, _ = make_dataloaders(paths, paths[:1], args.size, args.batch, device=device)
+        resident = {"auto": None, "on": True, "off": False}[args.resident]
+        train_loader, _ = make_dataloaders(paths, paths[:1], args.size, args.batch, device=device,
+                                           resident=resident)
         cache_s = time.perf_counter() - start
+        kept = train_loader.dataset.resident is not None
 
         def course_batches():
             while True:
                 yield from train_loader
 
-        contenders = {"course": (course.train_step, course_batches())}
+        course_e2e = best_rates({"course": (step, course_batches())}, args.rounds, **measure)["course"]
+        seed_rates = {}
         for workers in (0, 2):
             loader = DataLoader(SeedColorizationDataset(paths, "train", args.size), batch_size=args.batch,
                                 shuffle=True, num_workers=workers, persistent_workers=workers > 0)
@@ -179,17 +227,32 @@ def main() -> None:
                 while True:
                     yield from loader
 
-            contenders[workers] = (plain, seed_batches())
-        rates = best_rates(contenders, args.rounds, **measure)
-        course_e2e, seed_rates = rates.pop("course"), rates
+            seed_rates[workers] = images_per_second(plain, seed_batches(), steps=args.seed_steps, warmup=2,
+                                                    batch_size=args.batch, device=device)
 
     print(f"\n(b) end to end from {args.images} JPEGs of 640x480 (images/s)")
     print(f"  seed pipeline, 0 workers + plain loop   {seed_rates[0]:9.1f}")
     print(f"  seed pipeline, 2 workers + plain loop   {seed_rates[2]:9.1f}")
     print(f"  course pipeline + trainer               {course_e2e:9.1f}   ratio "
           f"{course_e2e / seed_rates[0]:.2f}x vs 0 workers, {course_e2e / seed_rates[2]:.2f}x vs 2 workers")
-    print(f"  course end to end / course compute only {course_e2e / course_compute:9.2f}   "
-          f"(pixel cache built once beforehand in {cache_s:.2f} s, not timed above)")
+    fraction = course_e2e / course_compute
+    where = "in GPU memory" if kept else "on the host"
+    print(f"  course end to end / course compute only {fraction:9.2f}   (pixel cache {where}, built once "
+          f"beforehand in {cache_s:.2f} s, not timed)")
+    entry = {
+        "date": datetime.date.today().isoformat(), "device_name": device_name, "device": str(device),
+        "torch": torch.__version__, "size": args.size, "batch": args.batch, "ngf": args.ngf,
+        "compile": args.compile, "precision": str(course.precision.dtype or "float32"),
+        "cache_in_device_memory": kept, "timed_steps": args.steps, "rounds": args.rounds,
+        "compute_only_images_per_s": {"plain_fp32_loop": round(plain_compute, 1),
+                                      "course": round(course_compute, 1)},
+        "end_to_end_images_per_s": {"seed_0_workers": round(seed_rates[0], 1),
+                                    "seed_2_workers": round(seed_rates[2], 1),
+                                    "course": round(course_e2e, 1)},
+        "end_to_end_fraction_of_compute": round(fraction, 3),
+        "first_step_s": {k: round(v, 2) for k, v in first_s.items()},
+    }
+    print(f"\nresults appended to {save_result(args.out, entry)}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.skipif(os.name == "nt" or not torch.distributed.is_avai
 
 @pytest.fixture(autouse=True)
 def data_home(tmp_path, monkeypatch):
+    """Every test here runs two processes on the CPU (gloo), whatever GPUs the machine has."""
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
 
 
 def torchrun(*args, timeout=240) -> subprocess.CompletedProcess:

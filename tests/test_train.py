@@ -104,9 +104,9 @@ def test_a_non_finite_loss_changes_no_weight_and_is_reported_when_the_losses_are
     t.train_step(batch)  # no read of the device: it cannot raise here
     t.train_step(make_batch(2))  # a good batch after a bad one: still no weight changes
     assert all(torch.equal(a, b) for a, b in zip(before, weights_of(t), strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(before, weights_of(trainer()), strict=True))  # step 1 did
+    assert not all(torch.equal(a, b) for a, b in zip(before, weights_of(trainer()), strict=True))  # step 1
     with pytest.raises(NonFiniteLossError, match=r"at step 2 .*no weight was changed by that step, nor by"):
-        t.history
+        len(t.history)
     with pytest.raises(NonFiniteLossError):  # the losses stay unread: nothing saves a halted trainer
         t.state_dict()
 
@@ -153,10 +153,17 @@ def test_a_step_never_reads_the_device_between_log_points(monkeypatch):
     batches = [make_batch(i) for i in range(8)]
     t.fit(batches[:2], steps=2, progress=False)  # warm-up: lazy state of the optimisers
     reads = []
-    for name in READS:
+
+    def counting(name):
         method = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name,
-                            lambda self, *a, _m=method, _n=name, **k: (reads.append(_n), _m(self, *a, **k))[1])
+
+        def counted(self, *args, **kwargs):
+            reads.append(name)
+            return method(self, *args, **kwargs)
+        return counted
+
+    for name in READS:
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
     t.fit(batches, steps=42, progress=False, log_every=20)
     monkeypatch.undo()
     assert t.step == 42 and len(t.history) == 42
