@@ -203,7 +203,12 @@ class Pix2Pix:
         self._G, self._D = self.G, self.D
         if self.dist.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self._G, self._D = (DistributedDataParallel(n, device_ids=ids) for n in (self.G, self.D))
+            # D runs twice before its backward pass: broadcasting its buffers at the second run would
+            # overwrite BatchNorm statistics that the first one saved for backward. D only ever runs in
+            # training mode, where BatchNorm normalises with the batch's own statistics, so its running
+            # statistics are never used and need no broadcast.
+            self._G = DistributedDataParallel(self.G, device_ids=ids)
+            self._D = DistributedDataParallel(self.D, device_ids=ids, broadcast_buffers=False)
         self._D_unwrapped = self.D if self.dist.active else self._D
         if compile:
             self._G, self._D, self._D_unwrapped = map(torch.compile, (self._G, self._D, self._D_unwrapped))
