@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from queue import Full, Queue
 from urllib.parse import urlparse
 
 import numpy as np
@@ -599,13 +598,11 @@ class LabLoader:
     """Wraps a loader of uint8 RGB batches; yields ``{"L", "ab"}`` on ``device``, converted there.
 
     A training loader can seek: ``set_epoch(e, start=b)`` makes the next pass the ``e``-th, from its
-    ``b``-th batch (what the trainer does when it resumes a run). ``ahead``: batches prepared by a
-    background thread while the main thread queues the training step (0: none, as on a CPU, where
-    the same cores would do both).
+    ``b``-th batch (what the trainer does when it resumes a run).
     """
 
-    def __init__(self, loader: DataLoader, device: torch.device, ahead: int = 0):
-        self.loader, self.device, self.ahead = loader, torch.device(device), ahead
+    def __init__(self, loader: DataLoader, device: torch.device):
+        self.loader, self.device = loader, torch.device(device)
 
     @property
     def dataset(self) -> Dataset:
@@ -627,62 +624,12 @@ class LabLoader:
         self.loader.sampler.set_epoch(epoch, start * self.loader.batch_size)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        batches = self._converted()
-        return prefetched(batches, self.ahead, self.device) if self.ahead else batches
-
-    def _converted(self) -> Iterator[dict[str, torch.Tensor]]:
         for batch in self.loader:
             rgb = batch["pixels"].to(self.device, non_blocking=True)
             if "boxes" in batch:
                 rgb = crop_flip_batch(rgb, batch["boxes"].to(self.device, non_blocking=True),
                                       self.loader.dataset.size)
             yield lab_batch(rgb)
-
-
-def prefetched(items: Iterator, depth: int, device: torch.device) -> Iterator:
-    """``items``, made up to ``depth`` ahead by a background thread (errors are raised in the caller).
-
-    On a GPU the host's share of a batch (sampling, crop boxes, queueing the crop and Lab kernels) then
-    overlaps the main thread's queueing of the training step. Stopping early (closing the iterator)
-    stops the thread.
-    """
-    queue: Queue = Queue(maxsize=depth)
-    stop, end = threading.Event(), object()
-    gpu = device.index if device.type == "cuda" and device.index is not None else None
-    if device.type == "cuda" and gpu is None:
-        gpu = torch.cuda.current_device()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.1)
-                return True
-            except Full:
-                pass
-        return False
-
-    def work():
-        if gpu is not None:
-            torch.cuda.set_device(gpu)  # the current GPU is per thread
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((end, None))
-        except BaseException as error:  # noqa: BLE001 (handed to the caller, which raises it)
-            put((end, error))
-
-    threading.Thread(target=work, daemon=True, name="course-prefetch").start()
-    try:
-        while True:
-            item, error = queue.get()
-            if error is not None:
-                raise error
-            if item is end:
-                return
-            yield item
-    finally:
-        stop.set()
 
 
 def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], size: int, batch_size: int,
@@ -716,7 +663,7 @@ def make_dataloaders(train_paths: Sequence[Path], val_paths: Sequence[Path], siz
                             num_workers=0 if on_device else workers,
                             pin_memory=device.type == "cuda" and not on_device,
                             persistent_workers=workers > 0 and not on_device, generator=torch.Generator())
-        loaders.append(LabLoader(loader, device, ahead=2 if device.type == "cuda" else 0))
+        loaders.append(LabLoader(loader, device))
     return loaders[0], loaders[1]
 
 

@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -527,30 +526,3 @@ def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
     for a, b in zip(loaders[0][0], loaders[1][0], strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("L", "ab"))
     assert not data.fits_on_device(loaders[0][0].dataset.file, torch.device("cpu"))
-
-
-def test_batches_made_ahead_by_a_thread_are_the_same_and_the_thread_stops(data_home):
-    paths = sorted(photo_folder(data_home / "photos", n=7).glob("*.png"))
-    train, _ = make_dataloaders(paths[:6], paths[6:], size=16, batch_size=2, device="cpu", seed=3)
-    ahead = data.LabLoader(train.loader, "cpu", ahead=2)
-    for a, b in zip(train, ahead, strict=True):
-        assert all(torch.equal(a[k], b[k]) for k in ("L", "ab"))
-    threads = threading.active_count()
-    batches = iter(ahead)
-    next(batches)
-    batches.close()  # stopped after one batch, as a short run does
-    deadline = time.monotonic() + 5
-    while threading.active_count() > threads and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threading.active_count() == threads
-
-
-def test_an_error_while_making_batches_ahead_reaches_the_caller():
-    def broken():
-        yield 1
-        raise OSError("disk gone")
-
-    batches = data.prefetched(broken(), 2, torch.device("cpu"))
-    assert next(batches) == 1
-    with pytest.raises(OSError, match="disk gone"):
-        next(batches)
