@@ -395,3 +395,10 @@ def test_the_text_progress_bar_ends_in_its_final_state(monkeypatch, capsys):
     trainer().fit([make_batch(0)], steps=3)
     final = capsys.readouterr().out.replace("\r", "\n").strip().splitlines()[-1]
     assert "100%" in final and "3/3" in final and "img/s" in final
+
+
+def test_fit_on_a_one_shot_iterator_says_it_needs_a_loader():
+    t = trainer()
+    with pytest.raises(ValueError, match="ran out after 2 batches.*not a one-shot iterator"):
+        t.fit(iter([make_batch(0), make_batch(1)]), steps=3, progress=False)
+    assert t.step == 2
