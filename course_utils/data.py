@@ -29,6 +29,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .color import normalize_lab, rgb_to_lab
+from .errors import CourseError
 from .files import atomic_file, shown, temporary_beside
 from .paths import data_dir, scratch_dir
 
@@ -326,9 +327,14 @@ def load_split(name_or_path) -> tuple[list[Path], list[Path]]:
         path = splits_dir() / f"{name_or_path}.json"
     if not path.is_file():
         raise FileNotFoundError(f"No split manifest at {path}")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    locate = _locator(_roots())
-    train, val = ([locate(p) for p in record[key]] for key in SPLITS)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        locate = _locator(_roots())
+        train, val = ([locate(p) for p in record[key]] for key in SPLITS)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
+        raise CourseError(f"The split manifest {shown(path)} is damaged ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else err!r}): delete it to split afresh, "
+                          "or restore it (a merge conflict?).") from None
     missing = [p for p in train + val if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images named in {path.name} are missing, e.g. {missing[0]}. "

@@ -50,6 +50,9 @@ LOSS_NAMES = ("loss_D", "loss_D_real", "loss_D_fake", "loss_G", "loss_G_GAN", "l
 # Settings that change the networks' weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = ("num_downs", "ngf", "ndf", "n_layers")
 GAN_MODES = ("vanilla", "lsgan")
+# 4x the paper's 256 px, 8 levels and widths of 64, 3 layers: no course network is larger, and a file
+# asking for more would make the course allocate memory until it dies (a bound checked before building).
+LIMITS = {"image_size": 1024, "num_downs": 10, "ngf": 256, "ndf": 256, "n_layers": 6}
 PROGRESS_ENV = "COURSE_PROGRESS"  # "text": a plain text progress bar (headless notebook runs)
 
 
@@ -102,19 +105,16 @@ class Pix2PixConfig:
 
 
 def _config_problems(c: Pix2PixConfig) -> list[str]:
-    def whole(v, low):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+    def whole(v, low, high=math.inf):
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
     def real(v, low, high=math.inf, low_open=False):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         return ok and (v > low if low_open else v >= low) and v < high
 
     rules = {
-        "image_size": (whole(c.image_size, 1), "a whole number >= 1"),
-        "num_downs": (whole(c.num_downs, 2), "a whole number >= 2"),
-        "ngf": (whole(c.ngf, 1), "a whole number >= 1"),
-        "ndf": (whole(c.ndf, 1), "a whole number >= 1"),
-        "n_layers": (whole(c.n_layers, 1), "a whole number >= 1"),
+        **{k: (whole(getattr(c, k), low, LIMITS[k]), f"a whole number from {low} to {LIMITS[k]}")
+           for k, low in (("image_size", 1), ("num_downs", 2), ("ngf", 1), ("ndf", 1), ("n_layers", 1))},
         "dropout": (real(c.dropout, 0, 1), "a number in [0, 1)"),
         "lr": (real(c.lr, 0, low_open=True), "a number > 0"),
         "beta1": (real(c.beta1, 0, 1), "a number in [0, 1)"),
@@ -124,6 +124,10 @@ def _config_problems(c: Pix2PixConfig) -> list[str]:
     }
     problems = [f"{name}={getattr(c, name)!r} (must be {rule})"
                 for name, (ok, rule) in rules.items() if not ok]
+    if any(name in LIMITS and isinstance(getattr(c, name), int) and getattr(c, name) > LIMITS[name]
+           for name in rules):
+        problems.append("no course network is larger (4x the paper's size and widths at most), and a larger "
+                        "one would exhaust the memory")
     if not problems and c.image_size % 2**c.num_downs:
         problems.append(f"image_size={c.image_size} is not a multiple of 2**num_downs = {2**c.num_downs}")
     return problems
