@@ -94,7 +94,7 @@ def open_regular(path) -> int:
     path = Path(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as err:
+    except OSError:
         if path.is_symlink() or path.exists():
             raise FolderError(f"{shown(path)} is a link or not a regular file; the course writes only to "
                               "its own files there. Remove it, or choose another folder.") from None

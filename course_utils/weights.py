@@ -151,8 +151,8 @@ def resolve_checkpoint(source, sha256: str | None = None) -> Path:
         expected = _checked_hash(sha256, str(path))
         got = file_sha256(path)
         if got != expected:
-            raise DownloadError(f"{shown(path)} is not the expected file: its SHA-256 is {got}, not {expected}. "
-                                "Check the hash, or whether the file was replaced.")
+            raise DownloadError(f"{shown(path)} is not the expected file: its SHA-256 is {got}, not "
+                                f"{expected}. Check the hash, or whether the file was replaced.")
     return path
 
 

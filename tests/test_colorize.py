@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from torch.nn import functional as F
 
 from course_utils import colorize as col
@@ -63,8 +63,11 @@ def test_decompression_bombs_and_folders_are_unreadable_images(tmp_path, png_bom
 def test_inputs_are_expanded_skipping_what_is_not_a_photo(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a.jpg", "b.png", "._a.jpg", "a_color.png"):
+    for name in ("a.jpg", "b.png", "._a.jpg", "user_color.png"):
         photo().save(photos / name)
+    marked = PngImagePlugin.PngInfo()
+    marked.add_text(col.MARK, '{"source": "a.jpg"}')
+    photo().save(photos / "a_color.png", pnginfo=marked)  # a result the course wrote
     (photos / "x.jpg").mkdir()
     (photos / "notes.txt").write_text("not a photo")
     empty = tmp_path / "empty"
@@ -74,7 +77,8 @@ def test_inputs_are_expanded_skipping_what_is_not_a_photo(tmp_path):
         os.mkfifo(photos / "pipe.png")
         inputs.append(photos / "pipe.png")
     files, problems = col.expand_inputs(inputs, out_dir=photos)
-    assert [f.name for f in files] == ["a.jpg", "b.png"]  # once each; not hidden, pipe, own output
+    assert [f.name for f in files] == ["a.jpg", "b.png", "user_color.png"]  # once each; not hidden, pipe,
+    # the course's own result; a user's photo named like a result is a photo
     text = "\n".join(problems)
     assert "x.jpg: a folder, not an image" in text
     assert f"{empty}: no images" in text
@@ -105,9 +109,10 @@ def test_outputs_are_atomic_skipped_when_done_and_redone_on_request(tmp_path, ge
     assert list(out.iterdir()) == []  # no half-written NAME_color.png, no temporary
     monkeypatch.setattr(Image.Image, "save", real_save)
 
-    outputs[1].write_bytes(b"\x89PNG\r\n\x1a\n cut short")  # e.g. from an older, non-atomic version
     statuses = [o.status for o in col.colorize_photos(generator, 32, files, outputs)]
     assert statuses == ["written", "written"] and all(col.is_complete_png(o) for o in outputs)
+    outputs[1].write_bytes(outputs[1].read_bytes()[:-20])  # cut short (a copy that did not finish)
+    assert [o.status for o in col.colorize_photos(generator, 32, files, outputs)] == ["skipped", "written"]
     assert [o.status for o in col.colorize_photos(generator, 32, files, outputs)] == ["skipped", "skipped"]
     redo = col.colorize_photos(generator, 32, files, outputs, overwrite=True)
     assert [o.status for o in redo] == ["written", "written"]
