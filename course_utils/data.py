@@ -227,18 +227,21 @@ def _distinct(files: list[Path], folder: Path) -> list[Path]:
     return sorted(seen.values())
 
 
-def find_images(folder) -> list[Path]:
+def find_images(folder, exclude: Sequence[Path] = ()) -> list[Path]:
     """Every readable image under ``folder`` (recursively), sorted.
 
     Files that are not readable images (corrupt, truncated, empty, not images at all) are skipped
     with one warning that says how many and names an example; so are second names (links) of a file
-    already listed. Hidden files, folders (even one named ``x.jpg``) and special files are ignored.
+    already listed. Hidden files, folders (even one named ``x.jpg``) and special files are ignored,
+    and so is everything under the folders in ``exclude`` (e.g. a run folder inside ``folder``).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"Image folder not found: {shown(folder.absolute())} (is the path right?)")
+    left_out = [Path(e).expanduser().resolve() for e in exclude]
     files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                   and not any(p.resolve().is_relative_to(e) for e in left_out))
     files = _distinct(files, folder)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         problems = list(pool.map(_problem, files))

@@ -92,13 +92,14 @@ def test_colorize_errors(tmp_path, checkpoint, capsys):
     missing = str(tmp_path / "missing.jpg")
     assert main(["colorize", "--checkpoint", str(checkpoint), missing, "--out", out]) == 2
     assert "no such file" in capsys.readouterr().err
-    # an output would land on an input: refuse before writing anything
+    # an output would land on an input: another name, the input untouched (even with --overwrite)
     (photos / "rgb0_color.png").write_bytes((photos / "gray.png").read_bytes())
     before = (photos / "rgb0_color.png").read_bytes()
     inputs = [str(photos / "rgb0.jpg"), str(photos / "rgb0_color.png")]
-    assert main(["colorize", "--checkpoint", str(checkpoint), *inputs, "--out", str(photos)]) == 2
-    assert "overwrite an input" in one_line(capsys.readouterr().err)
+    assert main(["colorize", "--checkpoint", str(checkpoint), *inputs, "--out", str(photos), "--overwrite"]) == 0
+    assert "rgb0_from_photos_color.png" in capsys.readouterr().out
     assert (photos / "rgb0_color.png").read_bytes() == before
+    assert (photos / "rgb0_color_color.png").is_file() and (photos / "rgb0_from_photos_color.png").is_file()
 
 
 def test_colorize_into_the_input_folder_twice(tmp_path, checkpoint, capsys):
