@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import FORMAT, load_module, read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .device import native_bf16
+from .device import native_bf16, pick_device
 from .distributed import Distributed
 from .errors import (
     DISK_FULL_ERRNOS,
@@ -211,7 +211,7 @@ class Pix2Pix:
     def __init__(self, config: Pix2PixConfig | None = None, device="cpu", amp: bool = True,
                  compile: bool = False, dist: Distributed | None = None, sync_bn: bool = False):
         self.config = config or Pix2PixConfig()
-        self.device = torch.device(device)
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         self.dist = dist or Distributed(device=self.device)
         self.precision = choose_precision(self.device, amp)
         memory_format = torch.channels_last if self.precision.channels_last else torch.preserve_format
