@@ -124,3 +124,23 @@ def test_one_bad_photo_never_costs_the_others(tmp_path, generator, png_bomb):
     outcomes = list(col.colorize_photos(generator, 32, files, col.output_paths(files, tmp_path / "out")))
     assert [o.status for o in outcomes] == ["failed", "written"]
     assert "bomb.png" in outcomes[0].message
+
+
+# ------------------------------------------------------------------------ trust boundaries (issue 19)
+def test_the_library_takes_paths_and_says_what_it_needs(tmp_path):
+    from course_utils.errors import DeviceError
+
+    torch.manual_seed(0)
+    checkpoint = Pix2Pix(Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)).save(tmp_path / "ck.pt")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo().save(photos / "a.png")
+    done, problems = col.colorize_files(checkpoint, str(photos), tmp_path / "out")  # one folder, as a str
+    assert [p.name for p in done] == ["a_color.png"] and problems == []
+    G, _ = col.load_generator(checkpoint)
+    assert col.colorize_image(G, str(photos / "a.png")).size == (75, 50)  # a path; its size from G
+    with pytest.raises(TypeError, match="needs image_size"):
+        col.colorize_image(Pix2Pix(Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)).G, photo())
+    for make in (lambda: col.load_generator(checkpoint, device="banana"), lambda: Pix2Pix(device="banana")):
+        with pytest.raises(DeviceError, match="Unknown device"):
+            make()

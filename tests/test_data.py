@@ -506,3 +506,14 @@ def test_training_crops_depend_on_the_seed_only(data_home):
     torch.manual_seed(1)
     assert torch.equal(first, dataset[(1, 12345)])
     assert any(not torch.equal(first, dataset[(1, seed)]) for seed in range(5))
+
+
+def test_a_damaged_split_manifest_is_named(tmp_path, monkeypatch):
+    from course_utils.errors import CourseError
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    photos = [tmp_path / "a.png", tmp_path / "b.png"]
+    manifest = save_split(photos[:1], photos[1:], "mine")
+    manifest.write_text(manifest.read_text().replace('"train"', '<<<<<<< HEAD\n"train"'))  # a merge conflict
+    with pytest.raises(CourseError, match=r"The split manifest .*mine\.json is damaged \(JSONDecodeError"):
+        load_split("mine")
