@@ -27,8 +27,8 @@ from .published import WEIGHTS_SHA256, WEIGHTS_URL
 
 CHUNK = 1 << 20  # bytes read at a time (at most)
 MAX_BYTES = 4 << 30  # 4 GiB: no course checkpoint comes near (the full profile's is under 1 GB)
-STALL_SECONDS = 120.0  # a download that brings less than STALL_BYTES in this long is abandoned
-STALL_BYTES = 64 << 10
+STALL_SECONDS = 90.0  # a download abandoned when STALL_BYTES more take longer than this to arrive;
+STALL_BYTES = 64 << 10  # with a read's timeout (30 s), at most 2 minutes pass without that progress
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -72,13 +72,13 @@ def _too_big(url: str, size: str) -> DownloadError:
 def _download(url: str, out, label: str, timeout: float, progress: bool) -> str:
     """Stream ``url`` into the open file ``out`` behind a progress bar; the SHA-256 of what arrived.
 
-    At most ``MAX_BYTES``; abandoned when fewer than ``STALL_BYTES`` arrive in ``STALL_SECONDS``.
+    At most ``MAX_BYTES``; abandoned when ``STALL_BYTES`` more take over ``STALL_SECONDS`` to arrive.
     """
     from tqdm import tqdm
 
     digest, received = hashlib.sha256(), 0
     request = urllib.request.Request(url, headers={"User-Agent": "course-utils"})
-    with urllib.request.urlopen(request, timeout=min(timeout, STALL_SECONDS)) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total is not None and total > MAX_BYTES:
@@ -93,10 +93,11 @@ def _download(url: str, out, label: str, timeout: float, progress: bool) -> str:
                 out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))
-                if received - mark >= STALL_BYTES:
-                    mark, marked_at = received, time.monotonic()
-                elif time.monotonic() - marked_at > STALL_SECONDS:
+                now = time.monotonic()
+                if now - marked_at > STALL_SECONDS:
                     raise TimeoutError(f"under {STALL_BYTES:,} bytes in {STALL_SECONDS:g} s")
+                if received - mark >= STALL_BYTES:
+                    mark, marked_at = received, now
     if total is not None and received != total:
         raise http.client.IncompleteRead(b"", total - received)
     return digest.hexdigest()

@@ -220,7 +220,7 @@ def test_a_download_is_capped_in_size(server, data_home, monkeypatch):
 
 
 def test_a_trickle_is_abandoned(server, data_home, monkeypatch):
-    monkeypatch.setattr(weights, "STALL_SECONDS", 0.3)  # the real limit is 2 minutes
+    monkeypatch.setattr(weights, "STALL_SECONDS", 0.3)  # the real limit is 90 s
     monkeypatch.setattr(weights, "STALL_BYTES", 1000)
     start = time.monotonic()
     with pytest.raises(DownloadError, match="broke off .*under 1,000 bytes in 0.3 s"):
