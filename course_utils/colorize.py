@@ -40,7 +40,7 @@ OUTPUT_SUFFIX = "_color.png"
 STRIP_PIXELS = 2**21  # pixels converted at a time (about 2 megapixels: ~200 MB of temporaries)
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last 12 bytes of every complete PNG file
 MARK = "course_utils"  # the PNG text chunk that marks a result: {"source", "photo", "model"}
-NAME_BYTES = 150  # of a photo's (or folder's) name in a result's name, so that it fits in 255 bytes
+NAME_BYTES, FOLDER_BYTES = 150, 60  # of a photo's and its folder's name in a result's (255 bytes at most)
 
 __all__ = ["ImageReadError", "colorize_files", "colorize_image", "colorize_photos", "load_generator",
            "read_image"]
@@ -189,16 +189,16 @@ def expand_inputs(inputs, out_dir: Path | None = None) -> tuple[list[Path], list
     return files, problems
 
 
-def _fit(name: str) -> str:
-    """``name`` cut to ``NAME_BYTES`` bytes (whole characters), so that a result's name stays legal."""
-    while len(os.fsencode(name)) > NAME_BYTES:
+def _fit(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` bytes (whole characters), so that a result's name stays legal."""
+    while len(os.fsencode(name)) > limit:
         name = name[:-1]
     return name
 
 
 def _names(photo: Path) -> Iterator[str]:
     """A result's possible names: ``NAME_color.png``, then ``NAME_from_FOLDER_color.png``, numbered."""
-    stem, folder = _fit(photo.stem), _fit(photo.resolve().parent.name or "root")
+    stem, folder = _fit(photo.stem, NAME_BYTES), _fit(photo.resolve().parent.name or "root", FOLDER_BYTES)
     yield f"{stem}{OUTPUT_SUFFIX}"
     yield f"{stem}_from_{folder}{OUTPUT_SUFFIX}"
     for n in itertools.count(2):

@@ -517,11 +517,12 @@ def test_a_users_file_named_like_a_result_is_never_overwritten(tmp_path, checkpo
 
 
 def test_one_awkward_name_never_stops_the_batch(tmp_path, checkpoint, capsys, monkeypatch):
-    photos = training_photos(tmp_path / "photos", n=2)
-    long = photos / ("l" * 236 + ".png")  # 240 bytes
-    (photos / "p01.png").rename(long)
+    photos = training_photos(tmp_path / ("f" * 255), n=3)
+    (photos / "p01.png").rename(photos / ("l" * 236 + ".png"))  # 240 bytes
+    (photos / "p02.png").rename(photos / ("m" * 251 + ".png"))  # 255 bytes, in a folder of 255 too
     out = tmp_path / "o"
     (out / "p00_color.png").mkdir(parents=True)  # a folder named like a result
+    (out / f"{'m' * 150}_color.png").mkdir()  # and one named like the long name's result
     locked = tmp_path / "locked"
     locked.mkdir()
     real_iterdir = Path.iterdir
@@ -531,8 +532,8 @@ def test_one_awkward_name_never_stops_the_batch(tmp_path, checkpoint, capsys, mo
                 ) == 1
     stdout, err = capsys.readouterr()
     assert "locked: cannot be read (Permission denied)" in one_line(err)
-    assert "2 photo(s) colorized" in stdout and ".tmp" not in stdout + err
-    assert (out / "p00_from_photos_color.png").is_file() and (out / "p00_color.png").is_dir()
+    assert "3 photo(s) colorized" in stdout and ".tmp" not in stdout + err
+    assert (out / f"p00_from_{'f' * 60}_color.png").is_file() and (out / "p00_color.png").is_dir()
 
 
 @pytest.mark.parametrize("name, make", [("checkpoint.pt", "folder"), ("losses.csv", "folder"),
