@@ -113,7 +113,8 @@ def _config_problems(c: Pix2PixConfig) -> list[str]:
         return ok and (v > low if low_open else v >= low) and v < high
 
     rules = {
-        **{k: (whole(getattr(c, k), low, LIMITS[k]), f"a whole number from {low} to {LIMITS[k]}")
+        **{k: (whole(getattr(c, k), low, LIMITS[k]),
+               f"at most {LIMITS[k]}" if whole(getattr(c, k), low) else f"a whole number >= {low}")
            for k, low in (("image_size", 1), ("num_downs", 2), ("ngf", 1), ("ndf", 1), ("n_layers", 1))},
         "dropout": (real(c.dropout, 0, 1), "a number in [0, 1)"),
         "lr": (real(c.lr, 0, low_open=True), "a number > 0"),
@@ -124,8 +125,7 @@ def _config_problems(c: Pix2PixConfig) -> list[str]:
     }
     problems = [f"{name}={getattr(c, name)!r} (must be {rule})"
                 for name, (ok, rule) in rules.items() if not ok]
-    if any(name in LIMITS and isinstance(getattr(c, name), int) and getattr(c, name) > LIMITS[name]
-           for name in rules):
+    if any(whole(getattr(c, name), LIMITS[name] + 1) for name in LIMITS):
         problems.append("no course network is larger (4x the paper's size and widths at most), and a larger "
                         "one would exhaust the memory")
     if not problems and c.image_size % 2**c.num_downs:
