@@ -438,7 +438,8 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused(tmp_path, checkpoint,
     photos = training_photos(tmp_path / "photos", n=1)
     assert main(["colorize", "--checkpoint", str(huge), str(photos), "--out", str(tmp_path / "o")]) == 2
     err = one_line(capsys.readouterr().err)
-    assert "huge.pt" in err and "image_size=32768 (must be at most 1024); ngf=8192 (must be at most 256)" in err
+    assert "huge.pt" in err and "image_size=32768 (must be at most 1024); ngf=8192 (must be at most 256)" \
+        in err
     assert "no course network is larger" in err
 
 
