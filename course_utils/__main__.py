@@ -5,7 +5,8 @@
     python -m course_utils colorize --checkpoint FILE_OR_URL [--sha256 HEX] INPUT... --out DIR
 
 ``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv, RUN_DIR/run.json (its --data) and
-RUN_DIR/samples/step_NNNNNN.png (gray | generated | real). ``colorize`` writes NAME_color.png for every input photo, at its own size.
+RUN_DIR/samples/step_NNNNNN.png (gray | generated | real). ``colorize`` writes NAME_color.png for every
+input photo, at its own size.
 
 Exit status: 0 done; 1 some photos could not be colorized (the others were); 2 bad arguments, paths,
 data or checkpoint (nothing was changed); 3 training stopped on a non-finite loss; 4 the disk is full;
