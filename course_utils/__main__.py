@@ -4,8 +4,9 @@
     torchrun --standalone --nproc_per_node=N -m course_utils train --data DIR --out RUN_DIR ...
     python -m course_utils colorize --checkpoint FILE_OR_URL [--sha256 HEX] INPUT... --out DIR
 
-``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv and RUN_DIR/samples/step_NNNNNN.png
-(gray | generated | real). ``colorize`` writes NAME_color.png for every input photo, at its own size.
+``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv, RUN_DIR/run.json (its --data) and
+RUN_DIR/samples/step_NNNNNN.png (gray | generated | real). ``colorize`` writes NAME_color.png for every
+input photo, at its own size.
 
 Exit status: 0 done; 1 some photos could not be colorized (the others were); 2 bad arguments, paths,
 data or checkpoint (nothing was changed); 3 training stopped on a non-finite loss; 4 the disk is full;
@@ -30,6 +31,8 @@ from .files import shown
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
+RUN_RECORD = "run.json"  # what a run was started with (its --data), for --resume to compare
+SAMPLES_NAME = "samples"
 EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_TERMINATED = 5, 130, 143
 
 
@@ -50,8 +53,16 @@ def _positive(kind):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a mistake costs one line (not the whole usage) and exit status 2."""
 
+    _argv: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)  # for error(): a subcommand's own
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        dashed = next((a for a in self._argv if a[:1] == "-" and len(a) > 1 and os.path.exists(a)), None)
+        hint = f"; {dashed} is a file: a name that starts with '-' goes after --, as in -- {dashed}"
+        self.exit(2, f"error: {message}{hint if dashed else ''} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive(float), metavar="X", help="Adam's learning rate (default: the "
                        "paper's 2e-4)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--new-data", action="store_true", help="with --resume: continue on other photos "
+                       "than the run's --data (it will not repeat an uninterrupted run)")
     train.add_argument("--checkpoint-every", type=_positive(int), metavar="N",
                        help="steps between checkpoints, at least 1 (default: the profile's; one is also "
                        "written at the end and on Ctrl-C or SIGTERM)")
@@ -114,7 +127,94 @@ def _photos(args, profile):
 
     if args.data is None:
         return course_split(profile)
-    return split_paths(find_images(args.data), profile.val_fraction, profile.seed)
+    return split_paths(find_images(args.data, exclude=[args.out]), profile.val_fraction, profile.seed)
+
+
+def _check_run_folder(out: Path) -> None:
+    """Refuse, before the first step, what would make the first save fail; clear a killed run's leftovers."""
+    from .files import remove_stale_temporaries
+
+    for name, kind in ((CHECKPOINT_NAME, "file"), (LOSSES_NAME, "file"), (RUN_RECORD, "file"),
+                       (SAMPLES_NAME, "folder")):
+        path = out / name
+        if os.path.lexists(path) and (path.is_symlink() or not (path.is_dir() if kind == "folder"
+                                                                else path.is_file())):
+            raise CourseError(f"{shown(path)} is in the way: the run writes a {kind} there, and this is a "
+                              f"link or not a {kind}. Remove it, or choose another --out folder.")
+    (out / SAMPLES_NAME).mkdir(exist_ok=True)
+    for name in (CHECKPOINT_NAME, LOSSES_NAME, RUN_RECORD):
+        remove_stale_temporaries(out / name)
+    for leftover in (out / SAMPLES_NAME).glob(".step_*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def _data_name(data: Path | None) -> str | None:
+    return None if data is None else str(data.expanduser().resolve())
+
+
+def _check_same_data(args) -> None:
+    """On --resume: the photos must be the run's (as recorded when it started), unless --new-data."""
+    import json
+
+    record = args.out / RUN_RECORD
+    if not record.is_file():  # a run started before runs were recorded
+        return
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CourseError(f"{shown(record)} is damaged ({type(err).__name__}); delete it to resume "
+                          "without checking --data.") from None
+    if recorded != _data_name(args.data) and not args.new_data:
+        was = f"--data {shown(recorded)}" if recorded else "the profile's dataset (no --data)"
+        now = f"--data {shown(args.data)}" if args.data is not None else "no --data"
+        raise CourseError(f"--resume: the run in {shown(args.out)} trained on {was}, this command has {now}. "
+                          "Give the run's --data, or add --new-data to continue on these photos.")
+
+
+def _record_run(args) -> None:
+    import json
+
+    from .files import atomic_file
+
+    with atomic_file(args.out / RUN_RECORD, "w") as f:
+        f.write(json.dumps({"data": _data_name(args.data)}) + "\n")
+
+
+def _nothing_to_do(args, state, steps: int) -> str | None:
+    if state is None or state["step"] < steps:
+        return None
+    return (f"Nothing to do: the checkpoint in {shown(args.out)} is at step {state['step']} and the run "
+            f"stops at step {steps} (--steps is a total); pass a larger --steps to train on.")
+
+
+def _resumed_config(config, state, args, checkpoint: Path, announce: bool = False):
+    """The run's config: the checkpoint's learning rate unless --lr changes it (and says so)."""
+    from dataclasses import replace
+
+    from .errors import CheckpointError
+    from .train import Pix2PixConfig, check_architecture
+
+    try:
+        saved = Pix2PixConfig.from_dict(state["config"])
+        check_architecture(saved, config)
+    except CheckpointError as err:
+        raise CheckpointError(f"{shown(checkpoint)}: {err}") from None
+    if announce and args.lr and args.lr != saved.lr:
+        print(f"learning rate {args.lr:g} from now on (the checkpoint's was {saved.lr:g})", flush=True)
+    return replace(config, lr=args.lr or saved.lr)
+
+
+def _load_trainer_state(trainer, state, checkpoint: Path) -> None:
+    """Restore the run; the optimisers then use the config's learning rate (--lr on --resume)."""
+    from .errors import CheckpointError
+
+    try:
+        trainer.load_state_dict(state)
+    except CheckpointError as err:
+        raise CheckpointError(f"{shown(checkpoint)}: {err}") from None
+    for optimiser in (trainer.opt_G, trainer.opt_D):
+        for group in optimiser.param_groups:
+            group["lr"] = trainer.config.lr
 
 
 def _train(args, dist) -> int:
@@ -123,9 +223,9 @@ def _train(args, dist) -> int:
     from .checkpoint import read_checkpoint
     from .config import get_profile, seed_everything
     from .data import cached_pixels, load_side, make_dataloaders
-    from .files import RunLock, remove_stale_temporaries, writable_folder
+    from .files import RunLock, writable_folder
     from .paths import data_dir
-    from .train import Pix2Pix, Pix2PixConfig, check_architecture, check_sync_bn, write_loss_log
+    from .train import Pix2Pix, Pix2PixConfig, check_sync_bn, write_loss_log
 
     if args.sync_bn:  # checked here too, before anything is cached or built
         check_sync_bn(dist.device)
@@ -134,7 +234,7 @@ def _train(args, dist) -> int:
     config = Pix2PixConfig.from_profile(profile, **({"lr": args.lr} if args.lr else {}))
     checkpoint, losses = args.out / CHECKPOINT_NAME, args.out / LOSSES_NAME
     every = args.checkpoint_every or profile.checkpoint_every
-    state = paths = None
+    state = paths = finished = None
     with contextlib.ExitStack() as held:
         # 1. Everything that can be checked is checked before anything is cached or built.
         with dist.all_or_none():
@@ -144,26 +244,36 @@ def _train(args, dist) -> int:
             if dist.is_main:
                 writable_folder(args.out, "the run folder (--out)")
                 held.enter_context(RunLock(args.out))
-                for file in (checkpoint, losses):
-                    remove_stale_temporaries(file)
+                _check_run_folder(args.out)
                 if args.resume:
                     if not checkpoint.is_file():
                         raise CourseError(f"--resume: no checkpoint to continue in {shown(args.out)}.")
                     state = read_checkpoint(checkpoint)
-                    check_architecture(Pix2PixConfig.from_dict(state["config"]), config)
+                    _resumed_config(config, state, args, checkpoint)  # checked here, before any caching
+                    _check_same_data(args)
+                    finished = _nothing_to_do(args, state, profile.train_steps)
                 elif checkpoint.is_file():
                     raise CourseError(f"{shown(args.out)} already holds a run; pass --resume to continue it, "
                                       "or choose another --out folder.")
-                paths = _photos(args, profile)
+                if not finished:
+                    paths = _photos(args, profile)
+                    _record_run(args)
+        paths, finished = dist.share((paths, finished))
+        if finished:
+            if dist.is_main:
+                print(finished)
+            return 0
         with dist.all_or_none():
             if args.resume and not dist.is_main:
                 state = read_checkpoint(checkpoint)
-            train_paths, val_paths = dist.share(paths)
+            train_paths, val_paths = paths
             if dist.local_rank == 0:  # one process per machine decodes the photos; the others wait
                 for split, split_paths in (("train", train_paths), ("val", val_paths)):
                     cached_pixels(split_paths, load_side(profile.image_size, split))
 
         # 2. The run itself.
+        if state is not None:
+            config = _resumed_config(config, state, args, checkpoint, announce=dist.is_main)
         seed_everything(profile.seed)
         train_data, val_data = make_dataloaders(
             train_paths, val_paths, profile.image_size, profile.batch_size, device=dist.device,
@@ -172,7 +282,7 @@ def _train(args, dist) -> int:
         if dist.rank:
             torch.manual_seed(profile.seed + dist.rank)  # each process its own dropout noise
         if state is not None:
-            trainer.load_state_dict(state)
+            _load_trainer_state(trainer, state, checkpoint)
         if dist.is_main:
             data = shown(args.data) if args.data is not None else None
             processes = f" x {dist.world_size} processes" if dist.active else ""
@@ -190,7 +300,7 @@ def _train(args, dist) -> int:
             from .metrics import evaluate
 
             print(evaluate(trainer.predict_ab, val_data, max_images=500))
-            print(f"Done: {shown(checkpoint)}, {shown(losses)}, {shown(args.out / 'samples')}/")
+            print(f"Done: {shown(checkpoint)}, {shown(losses)}, {shown(args.out / SAMPLES_NAME)}/")
     return 0
 
 
@@ -201,8 +311,7 @@ def _sample_writer(args, profile, val_data, every: int):
     from .files import atomic_file
     from .viz import comparison_grid
 
-    samples = args.out / "samples"
-    samples.mkdir(parents=True, exist_ok=True)
+    samples = args.out / SAMPLES_NAME
     watch = next(iter(val_data))
     sample_every = args.sample_every or every
 
@@ -227,9 +336,9 @@ def run_colorize(args) -> int:
         print(f"error: {problem}", file=sys.stderr)
     if not files:
         raise CourseError("No photos to colorize (see above).")
-    outputs = output_paths(files, args.out)
+    generator, config = load_generator(args.checkpoint, device, args.sha256)  # checked before any write
     writable_folder(args.out, "the output folder (--out)")
-    generator, config = load_generator(args.checkpoint, device, args.sha256)
+    outputs = output_paths(files, args.out)
     counts = dict.fromkeys(("written", "skipped", "failed"), 0)
     try:
         for outcome in colorize_photos(generator, config.image_size, files, outputs, args.overwrite):
@@ -239,9 +348,10 @@ def run_colorize(args) -> int:
             else:
                 note = f": {outcome.message}" if outcome.message else ""
                 print(f"{outcome.status} {shown(outcome.output)}{note}", flush=True)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"{counts['written']} photo(s) written before the interrupt; run the same "
-                                "command again to finish (finished photos are skipped).") from None
+    except (KeyboardInterrupt, Terminated) as stop:
+        what = "SIGTERM" if isinstance(stop, Terminated) else "the interrupt"
+        raise type(stop)(f"{counts['written']} photo(s) written before {what}; run the same command again "
+                         "to finish (finished photos are skipped).") from None
     failed = counts["failed"] + len(problems)
     print(f"{counts['written']} photo(s) colorized into {shown(args.out)}"
           + (f", {counts['skipped']} already there" if counts["skipped"] else "")
@@ -264,12 +374,12 @@ def _describe_os_error(err: OSError) -> str:
 
 def _unexpected(err: BaseException) -> int:
     """One line for the learner, the whole story in a log file for a bug report."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    log = Path(tempfile.gettempdir()) / f"course_utils-error-{stamp}-{os.getpid()}.log"
     command = " ".join(map(shown, sys.argv[1:]))
-    try:
-        log.write_text(f"python -m course_utils {command}\n\n{traceback.format_exc()}", encoding="utf-8",
-                       errors="backslashreplace")
+    try:  # a new file with a name nobody can guess, never one that exists (or a link planted in /tmp)
+        fd, log = tempfile.mkstemp(prefix=f"course_utils-error-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                   suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"python -m course_utils {command}\n\n{traceback.format_exc()}")
         where = f"details in {log}"
     except OSError:
         where = "no log could be written"

@@ -81,8 +81,9 @@ def read_checkpoint(path) -> dict:
     for name in ("G", "D"):
         if name in state and not _is_state_dict(state[name]):
             problems.append(f"'{name}' is not a dict of tensors")
-    if isinstance(state["step"], bool) or not isinstance(state["step"], int) or state["step"] < 0:
+    if not _whole(state["step"], 0):
         problems.append(f"'step' is {state['step']!r}, not a whole number >= 0")
+    problems += _training_problems(state)
     if problems:
         raise CheckpointError(f"{shown(path)} is a damaged course checkpoint: " + "; ".join(problems) + ".")
     for name, label in (("G", "generator"), ("D", "discriminator")):
@@ -91,8 +92,46 @@ def read_checkpoint(path) -> dict:
     return state
 
 
+def _whole(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
 def _is_state_dict(value) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, torch.Tensor) for v in value.values())
+    """A dict of ordinary tensors: not sparse, not on the ``meta`` device (which holds no values)."""
+    return isinstance(value, dict) and all(
+        isinstance(v, torch.Tensor) and v.layout == torch.strided and not v.is_meta for v in value.values())
+
+
+def _training_problems(state: dict) -> list[str]:
+    """What is wrong with the entries a resumed run relies on (those present)."""
+    problems = []
+    if "world_size" in state and not _whole(state["world_size"], 1):
+        problems.append(f"'world_size' is {state['world_size']!r}, not a whole number >= 1")
+    if "history" in state and not (isinstance(state["history"], list)
+                                   and all(isinstance(h, dict) for h in state["history"])):
+        problems.append("'history' is not a list of dicts")
+    data = state.get("data", {})
+    if not (isinstance(data, dict) and all(_whole(data.get(k, 0), 0) for k in ("epoch", "batch"))):
+        problems.append("'data' is not a position in the data (epoch and batch >= 0)")
+    if "rng" in state:
+        rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # format 1: one dict
+        if not rngs or not all(_valid_rng(r) for r in rngs):
+            problems.append("'rng' is not a state of the random generators")
+    return problems
+
+
+def _valid_rng(state) -> bool:
+    """Can :func:`set_rng_state` restore ``state``? Tried on new generators, never the global ones."""
+    try:
+        version, internal, gauss = state["python"]
+        random.Random().setstate((version, tuple(internal), gauss))
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.RandomState().set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        torch.Generator().set_state(state["torch"])
+        return isinstance(state["cuda"], list) and all(
+            isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in state["cuda"])
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, IndexError):
+        return False
 
 
 def check_finite(state: dict, what: str) -> None:

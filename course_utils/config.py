@@ -81,8 +81,8 @@ PROFILES = {
 
 def resolve_profile_name(value: str | None = None) -> str:
     """Turn ``quick`` / ``full`` / ``auto`` (default: the ``COURSE_PROFILE`` variable) into a name."""
-    raw = value if value is not None else os.environ.get(PROFILE_ENV, "auto")
-    name = raw.strip().lower()
+    raw = value if value is not None else os.environ.get(PROFILE_ENV, "")
+    name = raw.strip().lower() or "auto"  # an empty value, like an empty COURSE_DEVICE, means the default
     if name not in PROFILE_CHOICES:
         raise ValueError(
             f"Unknown course profile {raw!r} (from {PROFILE_ENV} or the argument). "
@@ -99,7 +99,21 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     unknown = set(overrides) - set(profile.as_dict())
     if unknown:
         raise TypeError(f"Profile has no field(s) {sorted(unknown)}; fields: {list(profile.as_dict())}")
+    bad = [f"{k}={v!r}" for k, v in overrides.items() if not _valid_setting(k, v)]
+    if bad:
+        raise ValueError(f"Invalid profile setting(s) {', '.join(bad)}: sizes, counts and steps are whole "
+                         "numbers >= 1, val_fraction lies between 0 and 1.")
     return replace(profile, **overrides)
+
+
+def _valid_setting(key: str, value) -> bool:
+    if key in ("name", "dataset"):
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if key == "val_fraction":
+        return 0 < value < 1
+    return isinstance(value, int) and value >= (0 if key == "seed" else 1)
 
 
 def seed_everything(seed: int) -> None:

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .color import normalize_lab, rgb_to_lab
+from .errors import CourseError
 from .files import atomic_file, shown, temporary_beside
 from .paths import data_dir, scratch_dir
 
@@ -226,18 +227,21 @@ def _distinct(files: list[Path], folder: Path) -> list[Path]:
     return sorted(seen.values())
 
 
-def find_images(folder) -> list[Path]:
+def find_images(folder, exclude: Sequence[Path] = ()) -> list[Path]:
     """Every readable image under ``folder`` (recursively), sorted.
 
     Files that are not readable images (corrupt, truncated, empty, not images at all) are skipped
     with one warning that says how many and names an example; so are second names (links) of a file
-    already listed. Hidden files, folders (even one named ``x.jpg``) and special files are ignored.
+    already listed. Hidden files, folders (even one named ``x.jpg``) and special files are ignored,
+    and so is everything under the folders in ``exclude`` (e.g. a run folder inside ``folder``).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"Image folder not found: {shown(folder.absolute())} (is the path right?)")
+    left_out = [Path(e).expanduser().resolve() for e in exclude]
     files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                   and not any(p.resolve().is_relative_to(e) for e in left_out))
     files = _distinct(files, folder)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         problems = list(pool.map(_problem, files))
@@ -326,9 +330,14 @@ def load_split(name_or_path) -> tuple[list[Path], list[Path]]:
         path = splits_dir() / f"{name_or_path}.json"
     if not path.is_file():
         raise FileNotFoundError(f"No split manifest at {path}")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    locate = _locator(_roots())
-    train, val = ([locate(p) for p in record[key]] for key in SPLITS)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        locate = _locator(_roots())
+        train, val = ([locate(p) for p in record[key]] for key in SPLITS)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
+        raise CourseError(f"The split manifest {shown(path)} is damaged ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else err!r}): delete it to split afresh, "
+                          "or restore it (a merge conflict?).") from None
     missing = [p for p in train + val if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images named in {path.name} are missing, e.g. {missing[0]}. "

@@ -3,7 +3,7 @@
 * :func:`atomic_file`: write to a uniquely named temporary file beside the target, flush it to disk,
   then rename it over the target. A crash, a kill, Ctrl-C or a full disk leaves the old file intact.
 * :func:`remove_stale_temporaries`: what a killed run left behind.
-* :class:`RunLock`: one training run per run folder.
+* :class:`RunLock`: one training run per run folder (its lock file is never followed through a link).
 * :func:`writable_folder`: check (early) that a folder can be created and written to.
 * :func:`shown`: a file name fit for printing (newlines, undecodable bytes).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -22,8 +23,13 @@ TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".lock"
 
 
+TEMP_NAME_BYTES = 96  # of the target's name in a temporary's: a long name must not make it too long
+
+
 def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."  # hidden, so that folder scans (find_images, colorize) never pick it up
+    """Hidden, so that folder scans (find_images, colorize) never pick it up; short enough for any name."""
+    name = os.fsencode(path.name)[:TEMP_NAME_BYTES]
+    return f".{os.fsdecode(name)}."
 
 
 def temporary_beside(path) -> Path:
@@ -39,16 +45,29 @@ def temporary_beside(path) -> Path:
 def atomic_file(path, mode: str = "wb"):
     """Open a temporary file for writing; on success it replaces ``path`` in one step, else it is deleted."""
     path = Path(path)
-    tmp = temporary_beside(path)
+    try:
+        tmp = temporary_beside(path)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _naming(err, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` about ``path``, the file the user asked for, never about the temporary file."""
+    if err.errno is None:
+        return err
+    return type(err)(err.errno, err.strerror, str(path))
 
 
 def _umask() -> int:
@@ -64,6 +83,27 @@ def remove_stale_temporaries(path) -> list[Path]:
     for file in stale:
         file.unlink(missing_ok=True)
     return stale
+
+
+def open_regular(path) -> int:
+    """A file descriptor for reading and writing ``path``, created if missing; never through a link.
+
+    A link, a folder or a special file at ``path`` is a :class:`FolderError`: whoever can write to a
+    shared folder must not be able to make the course write into another file.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError:
+        if path.is_symlink() or path.exists():
+            raise FolderError(f"{shown(path)} is a link or not a regular file; the course writes only to "
+                              "its own files there. Remove it, or choose another folder.") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FolderError(f"{shown(path)} is not a regular file; the course writes only to its own files "
+                          "there. Remove it, or choose another folder.")
+    return fd
 
 
 def shown(path) -> str:
@@ -99,7 +139,7 @@ class RunLock:
         self._file = None
 
     def acquire(self) -> RunLock:
-        file = open(self.folder / LOCK_NAME, "a+")  # noqa: SIM115 (held until release)
+        file = os.fdopen(open_regular(self.folder / LOCK_NAME), "r+")  # held until release
         try:
             _lock(file)
         except OSError:

@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from .errors import FolderError
+
 DATA_ENV = "COURSE_DATA_DIR"
 SCRATCH_ENV = "COURSE_SCRATCH_DIR"
 PROJECT_NAME = "course-utils"  # [project] name in the course's pyproject.toml
@@ -55,6 +57,9 @@ def user_data_dir() -> Path:
 
 
 def _made(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"{path} is a file, not a folder: the course keeps its data in a folder there "
+                          f"(set {DATA_ENV} to another place, or move the file).")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import FORMAT, load_module, read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .device import native_bf16
+from .device import native_bf16, pick_device
 from .distributed import Distributed
 from .errors import (
     DISK_FULL_ERRNOS,
@@ -42,6 +42,9 @@ __all__ = ["CheckpointError", "GANLoss", "NonFiniteLossError", "Pix2Pix", "Pix2P
 # Settings that change the networks' weights: a checkpoint only fits a model that agrees on all of them.
 ARCHITECTURE = ("num_downs", "ngf", "ndf", "n_layers")
 GAN_MODES = ("vanilla", "lsgan")
+# 4x the paper's 256 px, 8 levels and widths of 64, 3 layers: no course network is larger, and a file
+# asking for more would make the course allocate memory until it dies (a bound checked before building).
+LIMITS = {"image_size": 1024, "num_downs": 10, "ngf": 256, "ndf": 256, "n_layers": 6}
 
 
 @dataclass(frozen=True)
@@ -93,19 +96,17 @@ class Pix2PixConfig:
 
 
 def _config_problems(c: Pix2PixConfig) -> list[str]:
-    def whole(v, low):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+    def whole(v, low, high=math.inf):
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
     def real(v, low, high=math.inf, low_open=False):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         return ok and (v > low if low_open else v >= low) and v < high
 
     rules = {
-        "image_size": (whole(c.image_size, 1), "a whole number >= 1"),
-        "num_downs": (whole(c.num_downs, 2), "a whole number >= 2"),
-        "ngf": (whole(c.ngf, 1), "a whole number >= 1"),
-        "ndf": (whole(c.ndf, 1), "a whole number >= 1"),
-        "n_layers": (whole(c.n_layers, 1), "a whole number >= 1"),
+        **{k: (whole(getattr(c, k), low, LIMITS[k]),
+               f"at most {LIMITS[k]}" if whole(getattr(c, k), low) else f"a whole number >= {low}")
+           for k, low in (("image_size", 1), ("num_downs", 2), ("ngf", 1), ("ndf", 1), ("n_layers", 1))},
         "dropout": (real(c.dropout, 0, 1), "a number in [0, 1)"),
         "lr": (real(c.lr, 0, low_open=True), "a number > 0"),
         "beta1": (real(c.beta1, 0, 1), "a number in [0, 1)"),
@@ -115,6 +116,9 @@ def _config_problems(c: Pix2PixConfig) -> list[str]:
     }
     problems = [f"{name}={getattr(c, name)!r} (must be {rule})"
                 for name, (ok, rule) in rules.items() if not ok]
+    if any(whole(getattr(c, name), LIMITS[name] + 1) for name in LIMITS):
+        problems.append("no course network is larger (4x the paper's size and widths at most), and a larger "
+                        "one would exhaust the memory")
     if not problems and c.image_size % 2**c.num_downs:
         problems.append(f"image_size={c.image_size} is not a multiple of 2**num_downs = {2**c.num_downs}")
     return problems
@@ -181,7 +185,7 @@ class Pix2Pix(TrainingLoop):
     def __init__(self, config: Pix2PixConfig | None = None, device="cpu", amp: bool = True,
                  compile: bool = False, dist: Distributed | None = None, sync_bn: bool = False):
         self.config = config or Pix2PixConfig()
-        self.device = torch.device(device)
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         self.dist = dist or Distributed(device=self.device)
         self.precision = choose_precision(self.device, amp)
         memory_format = torch.channels_last if self.precision.channels_last else torch.preserve_format

@@ -4,10 +4,12 @@ is lost, and a stopped run resumes exactly (README, "Command line")."""
 import csv
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,13 +94,15 @@ def test_colorize_errors(tmp_path, checkpoint, capsys):
     missing = str(tmp_path / "missing.jpg")
     assert main(["colorize", "--checkpoint", str(checkpoint), missing, "--out", out]) == 2
     assert "no such file" in capsys.readouterr().err
-    # an output would land on an input: refuse before writing anything
+    # an output would land on an input: another name, the input untouched (even with --overwrite)
     (photos / "rgb0_color.png").write_bytes((photos / "gray.png").read_bytes())
     before = (photos / "rgb0_color.png").read_bytes()
     inputs = [str(photos / "rgb0.jpg"), str(photos / "rgb0_color.png")]
-    assert main(["colorize", "--checkpoint", str(checkpoint), *inputs, "--out", str(photos)]) == 2
-    assert "overwrite an input" in one_line(capsys.readouterr().err)
+    args = ["colorize", "--checkpoint", str(checkpoint), *inputs, "--out", str(photos), "--overwrite"]
+    assert main(args) == 0
+    assert "rgb0_from_photos_color.png" in capsys.readouterr().out
     assert (photos / "rgb0_color.png").read_bytes() == before
+    assert (photos / "rgb0_color_color.png").is_file() and (photos / "rgb0_from_photos_color.png").is_file()
 
 
 def test_colorize_into_the_input_folder_twice(tmp_path, checkpoint, capsys):
@@ -402,3 +406,243 @@ def test_a_non_finite_loss_stops_with_status_3(tmp_path, capsys, monkeypatch):
     photos = training_photos(tmp_path / "photos", n=4)
     assert main([*TRAIN, "--data", str(photos), "--out", str(tmp_path / "run"), "--steps", "2"]) == 3
     assert "not a finite number" in one_line(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------ trust boundaries (issue 19)
+@pytest.fixture
+def quick_checkpoint(tmp_path):
+    """A checkpoint of the quick profile's architecture (so that --resume gets as far as its contents)."""
+    from course_utils.config import get_profile
+
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    return Pix2Pix(Pix2PixConfig.from_profile(get_profile("quick"))).save(run / "checkpoint.pt")
+
+
+@POSIX
+def test_a_lock_link_never_redirects_a_write(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's file")
+    (tmp_path / "rs").mkdir()
+    (tmp_path / "rs" / ".lock").symlink_to(victim)
+    photos = training_photos(tmp_path / "photos", n=3)
+    assert main([*TRAIN, "--data", str(photos), "--out", str(tmp_path / "rs"), "--steps", "1"]) == 2
+    assert ".lock is a link" in one_line(capsys.readouterr().err)
+    assert victim.read_text() == "a user's file"
+
+
+def test_a_checkpoint_asking_for_a_huge_network_is_refused(tmp_path, checkpoint, capsys):
+    state = torch.load(checkpoint, weights_only=True)
+    state["config"].update(image_size=32768, ngf=8192)
+    huge = save_checkpoint(state, tmp_path / "huge.pt")
+    photos = training_photos(tmp_path / "photos", n=1)
+    assert main(["colorize", "--checkpoint", str(huge), str(photos), "--out", str(tmp_path / "o")]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "huge.pt" in err and "image_size=32768 (must be at most 1024); ngf=8192 (must be at most 256)" \
+        in err
+    assert "no course network is larger" in err
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("G", "sparse", "'G' is not a dict of tensors"), ("G", "meta", "'G' is not a dict of tensors"),
+    ("world_size", 0, "'world_size' is 0"), ("history", "not a list", "'history' is not a list"),
+    ("rng", [{"python": 1, "numpy": 2, "torch": 3, "cuda": 4}], "'rng' is not a state")])
+def test_a_damaged_checkpoint_is_status_2_and_named(tmp_path, quick_checkpoint, capsys, entry, value,
+                                                    message):
+    state = torch.load(quick_checkpoint, weights_only=True)
+    if value in ("sparse", "meta"):
+        name = next(iter(state["G"]))
+        state["G"][name] = state["G"][name].to_sparse() if value == "sparse" else state["G"][name].to("meta")
+    else:
+        state[entry] = value
+    save_checkpoint(state, quick_checkpoint)
+    photos = training_photos(tmp_path / "photos", n=3)
+    assert main(["colorize", "--checkpoint", str(quick_checkpoint), str(photos), "--out",
+                 str(tmp_path / "o")]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "checkpoint.pt is a damaged course checkpoint" in err and message in err
+    assert main([*TRAIN, "--data", str(photos), "--out", str(quick_checkpoint.parent), "--resume"]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "checkpoint.pt is a damaged course checkpoint" in err and message in err
+
+
+def test_the_error_log_is_never_written_through_a_planted_link(tmp_path, monkeypatch):
+    from course_utils import __main__ as cli_mod
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's file")
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    monkeypatch.setattr(time, "strftime", lambda *a: "STAMP")
+    (shared / f"course_utils-error-STAMP-{os.getpid()}.log").symlink_to(victim)  # the name once used
+    assert cli_mod._unexpected(RuntimeError("boom")) == 5
+    assert victim.read_text() == "a user's file"
+    logs = [p for p in shared.iterdir() if not p.is_symlink()]
+    assert len(logs) == 1 and logs[0].stat().st_mode & 0o077 == 0  # a new file, the user's alone
+
+
+def test_same_names_from_different_folders_give_two_results(tmp_path, checkpoint, capsys):
+    for folder, seed in (("a", 0), ("b", 1)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.random.default_rng(seed).integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(
+            tmp_path / folder / "x.jpg")
+    a, b, out = tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg", tmp_path / "o"
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(a), "--out", str(out)]) == 0
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(b), "--out", str(out)]) == 0
+    assert "written" in capsys.readouterr().out  # not "already colorized": another photo
+    assert sorted(p.name for p in out.iterdir()) == ["x_color.png", "x_from_b_color.png"]
+    both = tmp_path / "both"
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(a), str(b), "--out", str(both)]) == 0
+    assert f"x_from_b_color.png: from {b}" in capsys.readouterr().out
+    assert sorted(p.name for p in both.iterdir()) == ["x_color.png", "x_from_b_color.png"]
+    # the same photo again: skipped; with another checkpoint (retrained): redone
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(a), "--out", str(out)]) == 0
+    assert "already colorized" in capsys.readouterr().out
+    torch.manual_seed(1)
+    other = Pix2Pix(Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)).save(tmp_path / "other.pt")
+    assert main(["colorize", "--checkpoint", str(other), str(a), "--out", str(out)]) == 0
+    assert "redone: the photo or the checkpoint changed" in capsys.readouterr().out
+
+
+def test_a_users_file_named_like_a_result_is_never_overwritten(tmp_path, checkpoint, capsys):
+    photos = training_photos(tmp_path / "photos", n=1)
+    (photos / "p00.png").rename(photos / "sunset.png")
+    Image.new("RGB", (20, 10), "orange").save(photos / "sunset_color.png")  # the user's own photo
+    before = (photos / "sunset_color.png").read_bytes()
+    for _ in range(2):
+        assert main(["colorize", "--checkpoint", str(checkpoint), str(photos), "--out", str(photos),
+                     "--overwrite"]) == 0
+    assert (photos / "sunset_color.png").read_bytes() == before
+    assert (photos / "sunset_from_photos_color.png").is_file()
+
+
+def test_one_awkward_name_never_stops_the_batch(tmp_path, checkpoint, capsys, monkeypatch):
+    photos = training_photos(tmp_path / ("f" * 255), n=3)
+    (photos / "p01.png").rename(photos / ("l" * 236 + ".png"))  # 240 bytes
+    (photos / "p02.png").rename(photos / ("m" * 251 + ".png"))  # 255 bytes, in a folder of 255 too
+    out = tmp_path / "o"
+    (out / "p00_color.png").mkdir(parents=True)  # a folder named like a result
+    (out / f"{'m' * 150}_color.png").mkdir()  # and one named like the long name's result
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_iterdir = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission "
+                        "denied")) if self == locked else real_iterdir(self))
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(photos), str(locked), "--out", str(out)]
+                ) == 1
+    stdout, err = capsys.readouterr()
+    assert "locked: cannot be read (Permission denied)" in one_line(err)
+    assert "3 photo(s) colorized" in stdout and ".tmp" not in stdout + err
+    assert (out / f"p00_from_{'f' * 60}_color.png").is_file() and (out / "p00_color.png").is_dir()
+
+
+@pytest.mark.parametrize("name, make", [("checkpoint.pt", "folder"), ("losses.csv", "folder"),
+                                        ("samples", "file")])
+def test_a_run_that_cannot_save_stops_before_the_first_step(tmp_path, capsys, name, make):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).mkdir() if make == "folder" else (run / name).write_text("a file")
+    photos = training_photos(tmp_path / "photos", n=3)
+    assert main([*TRAIN, "--data", str(photos), "--out", str(run), "--steps", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert f"{name} is in the way" in one_line(err) and ".tmp" not in err
+    assert "train /" not in out  # nothing was cached or trained
+
+
+def test_leftovers_of_killed_writers_are_removed(tmp_path, checkpoint):
+    from course_utils.files import temporary_beside
+
+    photos = training_photos(tmp_path / "photos", n=3)
+    out, run = tmp_path / "o", tmp_path / "run"
+    out.mkdir()
+    (run / "samples").mkdir(parents=True)
+    leftovers = [temporary_beside(out / "p00_color.png"),
+                 temporary_beside(run / "samples" / "step_000050.png")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a picture")
+    assert main(["colorize", "--checkpoint", str(checkpoint), str(photos / "p00.png"), "--out", str(out)]
+                ) == 0
+    assert main([*TRAIN, "--data", str(photos), "--out", str(run), "--steps", "1"]) == 0
+    assert not any(leftover.exists() for leftover in leftovers)
+
+
+def test_resume_applies_a_new_learning_rate(tmp_path, capsys):
+    photos = training_photos(tmp_path / "photos", n=3)
+    args = [*TRAIN, "--data", str(photos), "--out", str(tmp_path / "run")]
+    assert main([*args, "--steps", "1", "--lr", "1e-4"]) == 0
+    assert main([*args, "--steps", "2", "--resume"]) == 0  # without --lr: the run's own rate
+    state = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["config"]["lr"] == 1e-4 and state["opt_G"]["param_groups"][0]["lr"] == 1e-4
+    capsys.readouterr()
+    assert main([*args, "--steps", "3", "--resume", "--lr", "5e-5"]) == 0
+    assert "learning rate 5e-05 from now on (the checkpoint's was 0.0001)" in capsys.readouterr().out
+    state = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["config"]["lr"] == 5e-5
+    assert {g["lr"] for opt in ("opt_G", "opt_D") for g in state[opt]["param_groups"]} == {5e-5}
+
+
+def test_resume_refuses_other_data_and_says_when_nothing_is_left(tmp_path, capsys):
+    photos, others = training_photos(tmp_path / "photos", n=3), tmp_path / "others"
+    shutil.copytree(photos, others)
+    run = tmp_path / "run"
+    args = [*TRAIN, "--out", str(run), "--resume"]
+    assert main([*TRAIN, "--data", str(photos), "--out", str(run), "--steps", "1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--data", str(others), "--steps", "2"]) == 2
+    assert "add --new-data" in one_line(capsys.readouterr().err)
+    assert main([*args, "--steps", "2"]) == 2
+    assert "this command has no --data" in one_line(capsys.readouterr().err)
+    before = (run / "checkpoint.pt").read_bytes()
+    assert main([*args, "--data", str(photos), "--steps", "1"]) == 0
+    assert "Nothing to do: the checkpoint" in capsys.readouterr().out
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert main([*args, "--data", str(others), "--new-data", "--steps", "2"]) == 0
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+def test_a_run_folder_inside_the_data_is_never_training_data(tmp_path, capsys):
+    photos = training_photos(tmp_path / "photos", n=5)
+    args = ["train", "--profile", "quick", "--batch-size", "2", "--sample-every", "1", "--data", str(photos),
+            "--out", str(photos / "run")]
+    assert main([*args, "--steps", "1"]) == 0
+    assert list((photos / "run" / "samples").glob("*.png"))  # a sample grid lies inside --data now
+    first = re.search(r"\d+ train / \d+ val", capsys.readouterr().out).group()
+    assert main([*args, "--steps", "2", "--resume"]) == 0
+    assert re.search(r"\d+ train / \d+ val", capsys.readouterr().out).group() == first == "4 train / 1 val"
+
+
+def test_sigterm_while_colorizing_says_how_many_were_written(tmp_path, checkpoint, capsys, monkeypatch):
+    from course_utils.errors import Terminated
+
+    photos = training_photos(tmp_path / "photos", n=3)
+    real_save, saves = Image.Image.save, []
+
+    def stop_on_the_second(self, fp, *a, **k):
+        saves.append(fp)
+        if len(saves) == 2:
+            raise Terminated()
+        return real_save(self, fp, *a, **k)
+
+    monkeypatch.setattr(Image.Image, "save", stop_on_the_second)
+    args = ["colorize", "--checkpoint", str(checkpoint), str(photos), "--out", str(tmp_path / "o")]
+    assert main(args) == 143
+    assert "1 photo(s) written before SIGTERM" in one_line(capsys.readouterr().err)
+
+
+def test_a_photo_named_like_an_option(tmp_path, checkpoint, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (20, 10), "olive").save(tmp_path / "-x.jpg")
+    with pytest.raises(SystemExit) as stop:
+        main(["colorize", "--checkpoint", str(checkpoint), "--out", "o", "-x.jpg"])
+    assert stop.value.code == 2
+    assert "-x.jpg is a file: a name that starts with '-' goes after --" in one_line(capsys.readouterr().err)
+    assert main(["colorize", "--checkpoint", str(checkpoint), "--out", "o", "--", "-x.jpg"]) == 0
+
+
+def test_a_samples_or_data_folder_that_is_a_file(tmp_path, capsys, monkeypatch):
+    (tmp_path / "datafile").write_text("a file")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "datafile"))
+    photos = training_photos(tmp_path / "photos", n=3)
+    assert main([*TRAIN, "--data", str(photos), "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
+    assert "datafile is a file, not a folder" in one_line(capsys.readouterr().err)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from torch.nn import functional as F
 
 from course_utils import colorize as col
@@ -63,8 +63,11 @@ def test_decompression_bombs_and_folders_are_unreadable_images(tmp_path, png_bom
 def test_inputs_are_expanded_skipping_what_is_not_a_photo(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a.jpg", "b.png", "._a.jpg", "a_color.png"):
+    for name in ("a.jpg", "b.png", "._a.jpg", "user_color.png"):
         photo().save(photos / name)
+    marked = PngImagePlugin.PngInfo()
+    marked.add_text(col.MARK, '{"source": "a.jpg"}')
+    photo().save(photos / "a_color.png", pnginfo=marked)  # a result the course wrote
     (photos / "x.jpg").mkdir()
     (photos / "notes.txt").write_text("not a photo")
     empty = tmp_path / "empty"
@@ -74,7 +77,8 @@ def test_inputs_are_expanded_skipping_what_is_not_a_photo(tmp_path):
         os.mkfifo(photos / "pipe.png")
         inputs.append(photos / "pipe.png")
     files, problems = col.expand_inputs(inputs, out_dir=photos)
-    assert [f.name for f in files] == ["a.jpg", "b.png"]  # once each; not hidden, pipe, own output
+    assert [f.name for f in files] == ["a.jpg", "b.png", "user_color.png"]  # once each; not hidden, pipe,
+    # the course's own result; a user's photo named like a result is a photo
     text = "\n".join(problems)
     assert "x.jpg: a folder, not an image" in text
     assert f"{empty}: no images" in text
@@ -105,9 +109,10 @@ def test_outputs_are_atomic_skipped_when_done_and_redone_on_request(tmp_path, ge
     assert list(out.iterdir()) == []  # no half-written NAME_color.png, no temporary
     monkeypatch.setattr(Image.Image, "save", real_save)
 
-    outputs[1].write_bytes(b"\x89PNG\r\n\x1a\n cut short")  # e.g. from an older, non-atomic version
     statuses = [o.status for o in col.colorize_photos(generator, 32, files, outputs)]
     assert statuses == ["written", "written"] and all(col.is_complete_png(o) for o in outputs)
+    outputs[1].write_bytes(outputs[1].read_bytes()[:-20])  # cut short (a copy that did not finish)
+    assert [o.status for o in col.colorize_photos(generator, 32, files, outputs)] == ["skipped", "written"]
     assert [o.status for o in col.colorize_photos(generator, 32, files, outputs)] == ["skipped", "skipped"]
     redo = col.colorize_photos(generator, 32, files, outputs, overwrite=True)
     assert [o.status for o in redo] == ["written", "written"]
@@ -119,3 +124,23 @@ def test_one_bad_photo_never_costs_the_others(tmp_path, generator, png_bomb):
     outcomes = list(col.colorize_photos(generator, 32, files, col.output_paths(files, tmp_path / "out")))
     assert [o.status for o in outcomes] == ["failed", "written"]
     assert "bomb.png" in outcomes[0].message
+
+
+# ------------------------------------------------------------------------ trust boundaries (issue 19)
+def test_the_library_takes_paths_and_says_what_it_needs(tmp_path):
+    from course_utils.errors import DeviceError
+
+    torch.manual_seed(0)
+    checkpoint = Pix2Pix(Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)).save(tmp_path / "ck.pt")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo().save(photos / "a.png")
+    done, problems = col.colorize_files(checkpoint, str(photos), tmp_path / "out")  # one folder, as a str
+    assert [p.name for p in done] == ["a_color.png"] and problems == []
+    G, _ = col.load_generator(checkpoint)
+    assert col.colorize_image(G, str(photos / "a.png")).size == (75, 50)  # a path; its size from G
+    with pytest.raises(TypeError, match="needs image_size"):
+        col.colorize_image(Pix2Pix(Pix2PixConfig(image_size=32, num_downs=5, ngf=8, ndf=8)).G, photo())
+    for make in (lambda: col.load_generator(checkpoint, device="banana"), lambda: Pix2Pix(device="banana")):
+        with pytest.raises(DeviceError, match="Unknown device"):
+            make()

@@ -65,3 +65,15 @@ def test_summary_names_the_data():
     assert profile.summary().endswith("data=bundled")
     assert profile.summary("photos/").endswith("data=photos/")
     assert profile.checkpoint_every < profile.train_steps  # a quick run writes checkpoints on the way
+
+
+def test_an_empty_profile_variable_means_auto(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "")
+    assert get_profile().name == ("full" if torch.cuda.is_available() else "quick")
+
+
+@pytest.mark.parametrize("overrides", [{"train_steps": -5, "batch_size": 0}, {"train_steps": 2.5},
+                                       {"val_fraction": 1.0}, {"image_size": True}])
+def test_impossible_overrides_are_refused(overrides):
+    with pytest.raises(ValueError, match="Invalid profile setting"):
+        get_profile("quick", **overrides)

@@ -526,3 +526,14 @@ def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
     for a, b in zip(loaders[0][0], loaders[1][0], strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("L", "ab"))
     assert not data.fits_on_device(loaders[0][0].dataset.file, torch.device("cpu"))
+
+
+def test_a_damaged_split_manifest_is_named(tmp_path, monkeypatch):
+    from course_utils.errors import CourseError
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    photos = [tmp_path / "a.png", tmp_path / "b.png"]
+    manifest = save_split(photos[:1], photos[1:], "mine")
+    manifest.write_text(manifest.read_text().replace('"train"', '<<<<<<< HEAD\n"train"'))  # a merge conflict
+    with pytest.raises(CourseError, match=r"The split manifest .*mine\.json is damaged \(JSONDecodeError"):
+        load_split("mine")

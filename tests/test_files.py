@@ -102,3 +102,35 @@ def test_names_are_shown_printable():
     undecodable = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes in a UTF-8 file system
     assert shown(undecodable) == "caf\\udce9.jpg"
     shown(undecodable).encode("ascii")  # prints on any terminal
+
+
+# ------------------------------------------------------------------------ trust boundaries (issue 19)
+@pytest.mark.skipif(os.name == "nt", reason="needs POSIX links")
+def test_the_run_lock_never_writes_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's file")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").symlink_to(victim)
+    with pytest.raises(FolderError, match="link or not a regular file"):
+        RunLock(run).acquire()
+    assert victim.read_text() == "a user's file"
+    (run / ".lock").unlink()
+    (run / ".lock").mkdir()
+    with pytest.raises(FolderError, match="not a regular file"):
+        RunLock(run).acquire()
+
+
+def test_a_long_name_still_gets_a_temporary_file(tmp_path):
+    target = tmp_path / ("x" * 250 + ".png")  # 254 bytes: the temporary's name must not add to it
+    with atomic_file(target) as f:
+        f.write(b"whole")
+    assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == [target.name]
+
+
+def test_errors_name_the_target_never_the_temporary(tmp_path):
+    (tmp_path / "checkpoint.pt").mkdir()  # a folder where the file goes
+    with pytest.raises(OSError) as caught, atomic_file(tmp_path / "checkpoint.pt") as f:
+        f.write(b"data")
+    assert caught.value.filename == str(tmp_path / "checkpoint.pt") and ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]  # no temporary left

@@ -158,3 +158,12 @@ def test_pixel_caches_go_to_the_scratch_folder(tmp_path, monkeypatch):
     photo = tmp_path / "a.png"
     photo.write_bytes(b"")
     assert data._cache_file([photo], 16).parent == tmp_path / "local" / "cache"
+
+
+def test_a_data_folder_that_is_a_file_is_said_in_one_line(tmp_path, monkeypatch):
+    from course_utils.errors import FolderError
+
+    (tmp_path / "data").write_text("a file")
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "data"))
+    with pytest.raises(FolderError, match="data is a file, not a folder"):
+        paths.data_dir()

@@ -5,6 +5,7 @@ import http.server
 import io
 import socket
 import threading
+import time
 from dataclasses import asdict
 
 import pytest
@@ -48,8 +49,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(BODY[: len(BODY) // 2])
             self.close_connection = True
+        elif self.path == "/files/endless.pt":  # no Content-Length, and far more than the test's cap
+            self.send_response(200)
+            self.end_headers()
+            self._send_bounded(b"x" * (64 << 10), times=64, pause=0)  # 4 MiB at most: a test's bound
+        elif self.path == "/files/huge.pt":  # announces a terabyte
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self._send_bounded(b"x" * 1000, times=1, pause=0)
+        elif self.path == "/files/trickle.pt":  # a byte every 20 ms, for 2 s at most
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self._send_bounded(b"x", times=100, pause=0.02)
+        elif self.path == "/files/loop.pt":
+            self.send_response(302)
+            self.send_header("Location", "/files/loop.pt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self.send_error(404)
+
+    def _send_bounded(self, chunk: bytes, times: int, pause: float):
+        """Send ``chunk`` ``times`` times at most (``pause`` s apart), then hang up: bounded output."""
+        try:
+            for _ in range(times):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:  # the client gave up: what the tests want
+            pass
+        self.close_connection = True
 
     def log_message(self, *args):  # keep the test output clean
         pass
@@ -176,3 +207,50 @@ def test_the_command_line_colorizes_with_a_checkpoint_by_url(server, data_home, 
     assert main(args) == 2 and "No SHA-256 given" in capsys.readouterr().err
     assert main([*args, "--sha256", SHA]) == 0
     assert (tmp_path / "out" / "photo_color.png").is_file()
+
+
+# ------------------------------------------------------------------------ trust boundaries (issue 19)
+def test_a_download_is_capped_in_size(server, data_home, monkeypatch):
+    monkeypatch.setattr(weights, "MAX_BYTES", 256 << 10)  # the real cap is 4 GiB
+    with pytest.raises(DownloadError, match="more than the 262,144 bytes"):
+        fetch(f"{server}/files/endless.pt", SHA, progress=False)  # no Content-Length: counted as it comes
+    with pytest.raises(DownloadError, match="its Content-Length"):
+        fetch(f"{server}/files/huge.pt", SHA, progress=False)  # refused before the body is read
+    assert files_under(data_home) == []
+
+
+def test_a_trickle_is_abandoned(server, data_home, monkeypatch):
+    monkeypatch.setattr(weights, "STALL_SECONDS", 0.3)  # the real limit is 90 s
+    monkeypatch.setattr(weights, "STALL_BYTES", 1000)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="broke off .*under 1,000 bytes in 0.3 s"):
+        fetch(f"{server}/files/trickle.pt", SHA, progress=False)  # a byte every 20 ms: never a timeout
+    assert time.monotonic() - start < 1.5  # not the 2 s the server would trickle for
+    assert files_under(data_home) == []
+
+
+def test_a_damaged_cache_file_is_downloaded_again(server, data_home):
+    path = fetch(f"{server}/files/generator.pt", SHA, progress=False)
+    path.write_bytes(b"damaged on disk")
+    assert fetch(f"{server}/files/generator.pt", SHA, progress=False).read_bytes() == BODY
+    assert Handler.requests == ["/files/generator.pt"] * 2
+
+
+def test_a_redirect_loop_is_one_line(server, data_home):
+    with pytest.raises(DownloadError, match="redirects in a loop") as err:
+        fetch(f"{server}/files/loop.pt", SHA, progress=False)
+    assert "\n" not in str(err.value)
+
+
+def test_a_local_checkpoint_is_checked_against_its_hash(tmp_path, capsys):
+    from PIL import Image
+
+    checkpoint, photo = tmp_path / "checkpoint.pt", tmp_path / "photo.png"
+    checkpoint.write_bytes(BODY)
+    Image.new("RGB", (40, 30), "olive").save(photo)
+    wrong = hashlib.sha256(b"another file").hexdigest()
+    args = ["colorize", "--checkpoint", str(checkpoint), str(photo), "--out", str(tmp_path / "out")]
+    assert main([*args, "--sha256", wrong]) == 2
+    assert "not the expected file" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()  # nothing written
+    assert main([*args, "--sha256", SHA]) == 0 and (tmp_path / "out" / "photo_color.png").is_file()
