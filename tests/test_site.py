@@ -100,13 +100,19 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def site():
+    """`make site`, once for the module: the committed notebooks as pages in build/site/."""
+    subprocess.run([sys.executable, ROOT / "tools" / "build_site.py"], check=True, capture_output=True)
+    return SITE
+
+
+@pytest.fixture(scope="module")
+def browser(site):
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         message = "Chromium and chromedriver are missing: `make browser` installs them (Debian)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    subprocess.run([sys.executable, ROOT / "tools" / "build_site.py"], check=True, capture_output=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -124,6 +130,20 @@ def browser():
     session.quit()
     driver.terminate()
     driver.wait(10)
+
+
+def test_every_notebook_is_a_page_and_nothing_comes_from_the_internet(site):
+    from course_utils.exercises import EXERCISES
+
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for notebook in notebooks:
+        page = (site / f"{notebook.stem}.html").read_text(encoding="utf-8")
+        assert page.count('<details class="course-setup">') == 1 and "<summary>Setup cell" in page
+        assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", page), notebook.name
+        count = sum(e.notebook == notebook.name[:2] for e in EXERCISES.values())
+        assert f'<a href="{notebook.stem}.html">' in index and f"<td>{count}</td></tr>" in index
+    assert (site / "mathjax" / "MathJax.js").is_file()
 
 
 def _has_maths(notebook: Path) -> bool:
