@@ -26,6 +26,8 @@ import jupyter_server_mathjax
 import nbformat
 from nbconvert import HTMLExporter
 
+from course_utils.exercises import EXERCISES, MARKER
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from repo_links import course_settings, expected_badge, setup_cell  # noqa: E402
 
@@ -35,12 +37,6 @@ MATHJAX = Path(jupyter_server_mathjax.__file__).parent / "static"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 README_ROW = re.compile(r"^\| \d\d \| \[`(\w+)`\]\(notebooks/\S+\) \| (.+?) \| \d+ \|$", re.M)
 H2 = re.compile(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
-
-
-def exercise_counts() -> Counter:
-    from course_utils.exercises import EXERCISES  # imports torch: only when building
-
-    return Counter(e.notebook for e in EXERCISES.values())
 
 
 def title_and_learn(nb, readme: dict[str, str], stem: str) -> tuple[str, str]:
@@ -65,7 +61,7 @@ def page_notebook(nb):
                 if output.output_type == "error":
                     output.traceback = [re.sub(r"^.*# NBVAL_\w+.*\n", "", line, flags=re.M)
                                         for line in output.traceback]
-            if cell.source.startswith("# YOUR TURN: "):
+            if cell.source.startswith(MARKER):
                 cell.metadata.setdefault("tags", []).append("course-exercise")
         elif cell.cell_type == "markdown":
             cell.source = re.sub(r"\]\((\d\d_\w+)\.ipynb", r"](\1.html",
@@ -106,7 +102,7 @@ def build(out: Path) -> list[Path]:
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     readme_text = (ROOT / "README.md").read_text(encoding="utf-8")
     readme = dict(README_ROW.findall(readme_text))
-    counts = exercise_counts()
+    counts = Counter(e.notebook for e in EXERCISES.values())
     notebooks = [nbformat.read(p, as_version=4) for p in paths]
     entries = []
     for path, nb in zip(paths, notebooks, strict=True):
