@@ -55,7 +55,7 @@ if importlib.util.find_spec("course_utils") is None:
                 if line.lstrip().startswith(("fatal:", "ERROR:"))]  # git's or pip's reason, when it gives one
         raise CourseSetupError(
             f"Could not install the course package from {{COURSE_REPO}} ({{COURSE_REF}})."
-            + (f" pip: {{said[0]}}" if said else "") + " Check that the runtime is connected (top right), "
+            + (f" It said: {{said[0].rstrip('.')}}." if said else "") + " Check the runtime's connection, "
             "then run this cell again; if it fails again, Runtime > Disconnect and delete runtime, Run all.")
     importlib.invalidate_caches()
 '''
