@@ -26,6 +26,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from . import __version__
 from .errors import DISK_FULL_ERRNOS, CourseError, DiskFullError, PeerFailedError, Terminated
 from .files import shown
 
@@ -68,6 +69,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m course_utils", description=__doc__.split("\n")[0],
                      epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"course_utils {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train Pix2Pix on a folder of photos (also under torchrun)")

@@ -2,7 +2,8 @@
 
 - every notebook's Open-in-Colab badge (repository and ref);
 - every notebook's Colab guard, the start of its setup cell, which installs ``course_utils`` pinned to
-  that repository and ref, and only on Colab;
+  that repository and ref, and only on Colab (a failure stops the cell with one message for the learner);
+- every notebook's metadata asks Colab for a GPU runtime (``accelerator``, and the GPU type);
 - ``course_utils/published.py``: the URL and SHA-256 of the published checkpoint (a pip-installed
   package has no pyproject.toml to read them from).
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT / "course_utils" / "published.py"
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")
 KEYS = ("repository", "ref", "weights_url", "weights_sha256")
+COLAB_GPU = "T4"  # the GPU of Colab's free tier: the runtime a badge opens
 
 GUARD = '''\
 # Setup. On Colab, the first run installs the course package, pinned to these notebooks' version;
@@ -32,18 +34,29 @@ import sys
 COURSE_REPO = "https://github.com/{repository}"
 COURSE_REF = "{ref}"  # a branch or a tag: the one the Open-in-Colab badge opens
 USE_DRIVE = False  # on Colab, True keeps downloads and trained models on your Google Drive (see README)
+
+
+class CourseSetupError(Exception):
+    def _render_traceback_(self):  # Jupyter shows this message alone, no traceback; "Run all" stops here
+        return [str(self)]
+
+
 if importlib.util.find_spec("course_utils") is None:
     try:
         import google.colab  # noqa: F401  (only Colab has it)
     except ImportError:
-        raise SystemExit("course_utils is not installed for this kernel: run `make lab` in the course "
-                         "folder, or choose the kernel of the course's .venv.") from None
+        raise CourseSetupError("course_utils is not installed for this kernel: run `make lab` in the course "
+                               "folder, or choose the kernel of the course's .venv.") from None
     print(f"Installing course_utils from {{COURSE_REPO}} ({{COURSE_REF}}) ...")
     pip = [sys.executable, "-m", "pip", "install", "-q", f"git+{{COURSE_REPO}}@{{COURSE_REF}}"]
-    if subprocess.run(pip).returncode != 0:
-        raise SystemExit(f"Could not install course_utils from {{COURSE_REPO}} ({{COURSE_REF}}). Check the "
-                         "runtime's internet connection. Working from a fork? Set it in pyproject.toml "
-                         "[tool.course], run `make repo-links` and push.")
+    installed = subprocess.run(pip, capture_output=True, text=True)  # pip's and git's output: not shown
+    if installed.returncode != 0:
+        said = [line.strip() for line in installed.stderr.splitlines()
+                if line.lstrip().startswith(("fatal:", "ERROR:"))]  # git's or pip's reason, when it gives one
+        raise CourseSetupError(
+            f"Could not install the course package from {{COURSE_REPO}} ({{COURSE_REF}})."
+            + (f" It said: {{said[0].rstrip('.')}}." if said else "") + " Check the runtime's connection, "
+            "then run this cell again; if it fails again, Runtime > Disconnect and delete runtime, Run all.")
     importlib.invalidate_caches()
 '''
 # the guard is the setup cell's start, up to its last line
@@ -89,12 +102,19 @@ def setup_cell(notebook: dict) -> dict:
     return next(c for c in notebook["cells"] if c["cell_type"] == "code")
 
 
+def asks_for_gpu(notebook: dict) -> bool:
+    meta = notebook["metadata"]
+    return meta.get("accelerator") == "GPU" and meta.get("colab", {}).get("gpuType") == COLAB_GPU
+
+
 def fix(path: Path) -> bool:
-    """Rewrite the badge and guard of one notebook; True when something changed."""
+    """Rewrite the badge, guard and Colab metadata of one notebook; True when something changed."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     badge, guard = expected_badge(path.name), expected_guard()
     setup = setup_cell(notebook)
-    changed = False
+    changed = not asks_for_gpu(notebook)
+    notebook["metadata"]["accelerator"] = "GPU"
+    notebook["metadata"].setdefault("colab", {})["gpuType"] = COLAB_GPU
     for cell in notebook["cells"]:
         old = "".join(cell["source"])
         new = BADGE.sub(badge, old)
@@ -122,6 +142,8 @@ def problems(path: Path) -> list[str]:
         found.append(f"{path.name}: a Colab link to another place")
     if not "".join(setup_cell(notebook)["source"]).startswith(expected_guard()):
         found.append(f"{path.name}: its setup cell does not start with the current Colab guard")
+    if not asks_for_gpu(notebook):
+        found.append(f"{path.name}: its metadata does not ask Colab for a {COLAB_GPU} GPU")
     return found
 
 
