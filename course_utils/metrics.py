@@ -107,6 +107,10 @@ def evaluate(predict_ab: Callable[[torch.Tensor], torch.Tensor], batches: Iterab
         real_lab = denormalize_lab(L.float(), real_ab.float())
         real_rgb = lab_to_rgb(real_lab)
         fake_ab = predict_ab(L).to(L.device)
+        if not torch.isfinite(fake_ab).all():
+            raise ValueError(f"The model's colours for {L.shape[0]} validation image(s) contain NaN or "
+                             "infinite values: its weights are broken (a training run that diverged?), "
+                             "so there is nothing to score.")
         for store, ab in ((model, fake_ab), (gray, torch.zeros_like(real_ab))):
             for name, values in _measures(L, ab, real_ab, real_rgb, real_lab).items():
                 store[name].append(values.cpu())

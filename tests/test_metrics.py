@@ -88,3 +88,9 @@ def test_smoothed_means_each_window_at_the_step_it_ends():
     assert steps.tolist() == [20, 30, 40] and means.tolist() == [2.0, 4.0, 6.0]
     steps, means = smoothed([1, 2], [4.0, 6.0], window=10)  # a window longer than the run: one mean
     assert steps.tolist() == [2] and means.tolist() == [5.0]
+
+
+def test_evaluate_says_when_the_model_gives_nan():
+    batch = {"L": torch.zeros(2, 1, 8, 8), "ab": torch.zeros(2, 2, 8, 8)}
+    with pytest.raises(ValueError, match="contain NaN or infinite values"):
+        evaluate(lambda L: torch.full((len(L), 2, 8, 8), float("nan")), [batch])
