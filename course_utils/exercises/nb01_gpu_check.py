@@ -18,7 +18,8 @@ from .registry import exercise
 SMI_RUNS = [
     (0, "| NVIDIA-SMI 550.54.15  Driver Version: 550.54.15  CUDA Version: 12.4 |", True, ""),
     (9, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", False, ""),
-    (127, "/bin/bash: line 1: nvidia-smi: command not found", False, ""),
+    (127, "/bin/bash: line 1: nvidia-smi: command not found", False,
+     "Status 127 is the shell's: there is no nvidia-smi to run, and no word 'failed' either."),
     (0, "|  0  N/A  N/A  4242  C  python retry_failed_jobs.py  1024MiB |", True,
      "A healthy GPU whose process list contains the word 'failed'."),
     (0, "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5f2e6c1a-8d3b-4a7e-9c1d-2b7f0e4a6c93)", True,

@@ -200,7 +200,13 @@ def _split(answer, names, fraction, seed):
     train, val = result
     if isinstance(train, str) or isinstance(val, str):
         raise Wrong(f"{case}: got a string where a list of names was expected.")
-    return list(train), list(val), case
+    try:
+        train, val = list(train), list(val)
+    except TypeError:
+        raise Wrong(f"{case}: got {show(result)}; expected a pair (train, val) of lists of names.") from None
+    if not all(isinstance(name, str) for name in train + val):
+        raise Wrong(f"{case}: got {show(result)}; expected two lists of names (strings).")
+    return train, val, case
 
 
 @exercise(
