@@ -50,7 +50,7 @@ from .registry import exercise
          "variance, and what do n such factors make?",
 )
 def _variance_after_n(answer):
-    # The prediction is exact (section 2 measures it): Var(w) = gain^2 / fan_in, so each layer
+    # The prediction is exact (section 4 measures the one-layer rule): Var(w) = gain^2 / fan_in, so each layer
     # multiplies the variance by fan_in x Var(w) = gain^2.
     for n_layers, gain in [(10, 1.2), (5, 0.8), (8, 1.0), (3, 2.0), (1, 1.5), (30, 1.05)]:
         got, case = call(answer, n_layers, gain)
