@@ -187,7 +187,13 @@ def _validation_sets_in_other_processes(answer, arguments, hash_seeds=("1", "2")
     runs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": seed})
             for seed in hash_seeds]
-    outputs = [run.communicate(data, timeout=60)[0] for run in runs]
+    try:
+        outputs = [run.communicate(data, timeout=60)[0] for run in runs]
+    except subprocess.TimeoutExpired:  # a function that never returns: no verdict from this part
+        for run in runs:
+            run.kill()
+            run.communicate()
+        return None
     if any(run.returncode for run in runs):
         return None
     return [json.loads(out) for out in outputs]
