@@ -243,3 +243,96 @@ def test_the_readme_counts_each_notebooks_exercises():
         count = sum(exercise.notebook == path.name[:2] for exercise in EXERCISES.values())
         row = next(line for line in readme.splitlines() if line.startswith(f"| {path.name[:2]} | [`"))
         assert row.rstrip().endswith(f"| {count} |"), row
+
+
+# --- Answers a learner must not fool the checkers with, and everyday types they must accept ---------------
+
+FOOLING = [  # (exercise, answer's source, what the verdict must say): each passed an earlier checker
+    ("01.exit_status", "def gpu_ok(returncode, output):\n    return '|' in output", "nvidia-smi -L"),
+    ("01.exit_status", "def gpu_ok(returncode, output):\n    return 'has failed' not in output",
+     "Status 127"),
+    ("01.exit_status", "def gpu_ok(returncode, output):\n    return returncode < 9", "Status 6"),
+    ("02.deterministic_split", "def my_split(names, val_fraction, seed):\n"
+                               "    order = sorted(names, key=lambda n: hash((n, seed)))\n"
+                               "    k = round(len(order) * val_fraction)\n"
+                               "    return order[k:], order[:k]", "two fresh Python processes"),
+    ("04.conv_out_side", "def conv_out_side(side, kernel, stride, padding):\n"
+                         "    return round((side + 2 * padding - kernel) / stride) + 1", "one too many"),
+    ("04.conv_out_side", "def conv_out_side(side, kernel, stride, padding):\n"
+                         "    return {128: 64, 31: 30, 70: 70, 8: 3}[side]", "KeyError"),
+    ("04.bottleneck_shape", "def bottleneck_shape(image_size, num_downs, ngf):\n"
+                            "    side = image_size // 2**num_downs\n"
+                            "    return 8 * ngf, side, side", "channels"),
+    ("04.dropout_blocks", "dropout_blocks = [False, True, 2]", "True and False are not indices"),
+    ("06.variance_after_n", "def variance_ratio(n_layers, gain):\n    return 1.12 * gain ** (2 * n_layers)",
+     "too large"),
+    ("06.variance_after_n", "def variance_ratio(n_layers, gain):\n"
+                            "    return gain ** (2 * n_layers) * 1.02**n_layers", "too large"),
+    ("06.he_std", "def he_std(fan_in, a=0.0):\n"
+                  "    return (1.3867504905630728 if a == 0.2 else 2**0.5) / fan_in**0.5", "a=0.01"),
+    ("06.xavier_bound", "def xavier_bound(fan_in, fan_out, gain=1.0):\n"
+                        "    return (5 / 3 if gain != 1 else 1) * (6 / (fan_in + fan_out)) ** 0.5",
+     "gain=1.41"),
+    ("08.full_resolution", "import torch.nn.functional as F\nimport torch\n"
+                           "def full_resolution(L_full, ab_small):\n"
+                           "    ab = F.interpolate(ab_small[:1], size=L_full.shape[-2:], mode='bilinear')\n"
+                           "    return torch.cat([L_full, ab.expand(len(L_full), -1, -1, -1)], dim=1)",
+     "photo 1 of the batch"),
+]
+
+
+@pytest.mark.parametrize("exercise_id, source, said", FOOLING,
+                         ids=[f"{i}-{n}" for n, (i, *_) in enumerate(FOOLING)])
+def test_an_answer_that_fooled_a_checker_is_rejected_with_a_reason(exercise_id, source, said, capsys):
+    assert check(exercise_id, answer(EXERCISES[exercise_id], source)) is False
+    verdict = capsys.readouterr().out
+    assert verdict.startswith(f"✗ {exercise_id}: not yet. ") and said in verdict, verdict
+    assert "could not be checked" not in verdict
+
+
+def test_conv_out_side_tries_new_cases_at_every_check():
+    from course_utils.exercises.nb04_generator_unet import _conv_cases
+
+    first, second = _conv_cases(), _conv_cases()
+    assert first[:6] == second[:6] and first[6:] != second[6:]
+    fractions = {(s + 2 * p - k) / st % 2 for s, k, st, p in first[:6]}
+    assert {0.5, 1.5} <= fractions  # x.5 with an even and an odd whole part
+
+
+EVERYDAY = [  # right answers in types a learner reaches for
+    ("04.dropout_blocks", "import numpy as np\ndropout_blocks = np.array([0, 1, 2])"),
+    ("04.dropout_blocks", "import torch\ndropout_blocks = torch.tensor([0, 1, 2])"),
+    ("04.dropout_blocks", "import numpy as np\ndropout_blocks = [np.int64(0), np.int64(1), np.int64(2)]"),
+    ("04.dropout_blocks", "dropout_blocks = (2, 1, 0)"),
+    ("04.bottleneck_shape", "import numpy as np\ndef bottleneck_shape(image_size, num_downs, ngf):\n"
+                            "    side = image_size // 2**num_downs\n"
+                            "    return np.array([ngf * min(2 ** (num_downs - 1), 8), side, side])"),
+    ("08.output_name", "from pathlib import Path\ndef output_name(filename):\n"
+                       "    return Path(filename).with_name(Path(filename).stem + '_color.png')"),
+    ("02.kept_files", "import numpy as np\nkept = np.int64(2)"),
+    ("01.activation_ratio", "import numpy as np\nratio = np.array(16.0)"),
+    ("01.activation_ratio", "import torch\nratio = torch.tensor([16.0])"),
+    ("08.exit_status", "import torch\nexit_status = torch.tensor(1)"),
+]
+
+
+@pytest.mark.parametrize("exercise_id, source", EVERYDAY,
+                         ids=[f"{i}-{n}" for n, (i, _) in enumerate(EVERYDAY)])
+def test_a_right_answer_in_an_everyday_type_passes(exercise_id, source, capsys):
+    assert check(exercise_id, answer(EXERCISES[exercise_id], source)) is True, capsys.readouterr().out
+
+
+ODD = [[1, 2], {"a"}, {"a": 1}, (1, 2, 3), np.array([1, 2]), torch.zeros(2, 2), "abc", 3.5, True]
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_every_answer_of_any_type_gets_a_verdict(exercise_id, capsys):
+    """A list, a set, an array... where something else is expected: 'not yet' with the reason, never
+    'could not be checked (TypeError ...)'."""
+    exercise = EXERCISES[exercise_id]
+    for odd in ODD:
+        given = (lambda *args, odd=odd, **kwargs: odd) if exercise.kind == "code" else odd
+        assert check(exercise_id, given) is False, odd
+        verdict = capsys.readouterr().out
+        assert verdict.startswith(f"✗ {exercise_id}: not yet. "), verdict
+        assert "could not be checked" not in verdict, verdict

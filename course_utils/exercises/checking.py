@@ -96,13 +96,20 @@ def _miss(value: float, expected: float) -> str:
     return text + (f", and yours is too {word}." if spread > 1.1 else f", and yours is slightly too {word}.")
 
 
+def _scalar(x, case: str = ""):
+    """A one-element tensor or NumPy array as a Python number; anything else unchanged."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        if x.size == 1 if isinstance(x, np.ndarray) else x.numel() == 1:
+            return x.item()
+        raise Wrong(_got(case, f"{'a tensor' if isinstance(x, torch.Tensor) else 'an array'} of shape "
+                               f"{tuple(x.shape)}; expected a single number."),
+                    hint="Reduce it to one number, e.g. with .mean(), or return a float.")
+    return x
+
+
 def as_number(x, case: str = "") -> float:
-    """A real number from a float, an int, a NumPy scalar or a one-element tensor; else Wrong."""
-    if isinstance(x, torch.Tensor):
-        if x.numel() != 1:
-            raise Wrong(_got(case, f"a tensor of shape {tuple(x.shape)}; expected a single number."),
-                        hint="Reduce it to one number, e.g. with .mean(), or return a float.")
-        x = x.item()
+    """A real number from a float, an int, a NumPy scalar or a one-element tensor or array; else Wrong."""
+    x = _scalar(x, case)
     if x is Ellipsis:
         raise NotAnswered
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
@@ -120,8 +127,7 @@ def expect_number(got, expected: float, case: str = "", rtol: float = 1e-6, atol
 
 
 def expect_int(got, expected: int, case: str = "") -> None:
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
+    got = _scalar(got, case)
     if got is Ellipsis:
         raise NotAnswered
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Integral):
@@ -133,7 +139,9 @@ def expect_int(got, expected: int, case: str = "") -> None:
 
 
 def expect_ints(got, expected: tuple[int, ...], case: str = "", labels: tuple[str, ...] = ()) -> None:
-    """A sequence of whole numbers (tuple, list or torch.Size), compared one by one."""
+    """A sequence of whole numbers (tuple, list, torch.Size, 1-d array or tensor), compared one by one."""
+    if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1:
+        got = got.tolist()
     if not isinstance(got, (tuple, list, torch.Size)):
         raise Wrong(_got(case, f"{_kind(got)}; expected a tuple of {len(expected)} whole numbers"
                                f"{' (' + ', '.join(labels) + ')' if labels else ''}."))
@@ -146,6 +154,7 @@ def expect_ints(got, expected: tuple[int, ...], case: str = "", labels: tuple[st
 
 
 def expect_bool(got, expected: bool, case: str = "") -> None:
+    got = _scalar(got, case)
     if not isinstance(got, (bool, np.bool_)):
         raise Wrong(_got(case, f"{_kind(got)}; expected True or False."))
     if bool(got) != expected:
@@ -174,7 +183,11 @@ def expect_tensor(got, expected: torch.Tensor, case: str = "", atol: float = 1e-
 
 def expect_choice(got, expected: str, options: dict[str, str]) -> None:
     """One of ``options`` (case and spaces ignored); a wrong option gets its own explanation."""
-    key = got.strip().lower() if isinstance(got, str) else got
+    if got is Ellipsis:
+        raise NotAnswered
+    if not isinstance(got, str):
+        raise Wrong(f"Got {_kind(got)}; expected one of {', '.join(map(repr, options))} (a string).")
+    key = got.strip().lower()
     if key not in options:
         raise Wrong(f"Got {show(got)}; expected one of {', '.join(map(repr, options))}.")
     if key != expected:

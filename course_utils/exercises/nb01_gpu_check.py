@@ -14,13 +14,21 @@ from ..models import PatchDiscriminator, UNetGenerator
 from .checking import Wrong, as_number, call, expect_bool, expect_number
 from .registry import exercise
 
-# (exit status, what nvidia-smi printed, did it succeed): the last one is a healthy GPU whose process
-# list happens to contain the word "failed".
+# (exit status, what nvidia-smi printed, did it succeed, what the case teaches when misjudged)
 SMI_RUNS = [
-    (0, "| NVIDIA-SMI 550.54.15  Driver Version: 550.54.15  CUDA Version: 12.4 |", True),
-    (9, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", False),
-    (127, "/bin/bash: line 1: nvidia-smi: command not found", False),
-    (0, "|  0  N/A  N/A  4242  C  python retry_failed_jobs.py  1024MiB |", True),
+    (0, "| NVIDIA-SMI 550.54.15  Driver Version: 550.54.15  CUDA Version: 12.4 |", True, ""),
+    (9, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", False, ""),
+    (127, "/bin/bash: line 1: nvidia-smi: command not found", False,
+     "Status 127 is the shell's: there is no nvidia-smi to run, and no word 'failed' either."),
+    (0, "|  0  N/A  N/A  4242  C  python retry_failed_jobs.py  1024MiB |", True,
+     "A healthy GPU whose process list contains the word 'failed'."),
+    (0, "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5f2e6c1a-8d3b-4a7e-9c1d-2b7f0e4a6c93)", True,
+     "`nvidia-smi -L` lists the GPUs without a table: no '|', and a success all the same."),
+    (6, "No devices were found", False,
+     "Status 6 (no devices found): a small number and no word 'failed', but a failure."),
+    (15, "| 0  NVIDIA A100  ERR!  | Unable to determine the device handle for GPU 0: GPU is lost |", False,
+     "A table with '|' in it, printed by a run that failed (status 15)."),
+    (255, "Unknown Error", False, "Every status other than 0 is a failure, however large."),
 ]
 
 
@@ -46,14 +54,30 @@ SMI_RUNS = [
         def gpu_ok(returncode, output):
             return bool(returncode)
         """,
+        """
+        def gpu_ok(returncode, output):
+            return "|" in output  # a table was printed
+        """,
+        """
+        def gpu_ok(returncode, output):
+            return "has failed" not in output
+        """,
+        """
+        def gpu_ok(returncode, output):
+            return returncode < 9  # 9: the driver failure of section 1
+        """,
     ),
     hint="Every program ends with a number, its exit status: 0 for success, anything else for failure. "
          "The words it prints can mislead.",
 )
 def _smi_exit_status(answer):
-    for returncode, output, succeeded in SMI_RUNS:
+    for returncode, output, succeeded, lesson in SMI_RUNS:
         got, case = call(answer, returncode, output)
-        expect_bool(got, succeeded, case)
+        try:
+            expect_bool(got, succeeded, case)
+        except Wrong as wrong:
+            raise Wrong(f"{wrong} {lesson}" if lesson and "expected True or False" not in str(wrong)
+                        else str(wrong)) from None
 
 
 @functools.cache

@@ -4,8 +4,16 @@ put."""
 from __future__ import annotations
 
 import functools
+import json
+import marshal
+import numbers
+import os
+import pickle
+import subprocess
+import sys
 import tempfile
 import time
+import types
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -59,7 +67,7 @@ def _kept_files(answer):
         warnings.simplefilter("ignore")  # find_images warns about the files it skips
         _surprise_folder(Path(folder))
         expected = len(find_images(folder))
-    if answer == expected + 1:
+    if isinstance(answer, numbers.Integral) and answer == expected + 1:
         raise Wrong(f"Got {answer}.", hint="A name ending in .jpg does not make a file an image: "
                                           "find_images looks at the content.")
     expect_int(answer, expected)
@@ -113,6 +121,84 @@ def _leak_fraction(answer):
 NAMES = [f"{i:012d}.jpg" for i in range(200)]
 
 
+def _portable(function, depth: int = 0):
+    """What another Python process needs to rebuild ``function``: its code, defaults, closure and the
+    globals it names (modules by name, functions likewise, other values pickled); None if that fails."""
+    if depth > 3:
+        return None
+    code, names = function.__code__, set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    needed = {}
+    for name in sorted(names & set(function.__globals__)):
+        value = function.__globals__[name]
+        if isinstance(value, types.ModuleType):
+            needed[name] = ("module", value.__name__)
+        elif isinstance(value, types.FunctionType):
+            rebuilt = _portable(value, depth + 1)
+            if rebuilt is None:
+                return None
+            needed[name] = ("function", rebuilt)
+        else:
+            needed[name] = ("value", value)
+    closure = tuple(cell.cell_contents for cell in function.__closure__ or ())
+    payload = (marshal.dumps(code), function.__defaults__, function.__kwdefaults__, closure, needed)
+    try:
+        pickle.dumps(payload)
+    except Exception:  # a global no other process can rebuild: the check skips this part
+        return None
+    return payload
+
+
+# Run by a child process (standard library only, so it starts fast): rebuild the learner's function from
+# _portable's payload, split, print the validation names as JSON.
+_CHILD = """
+import importlib, json, marshal, pickle, sys, types
+
+
+def rebuild(payload):
+    code, defaults, kwdefaults, closure, needed = payload
+    namespace = {"__builtins__": __builtins__}
+    for name, (kind, value) in needed.items():
+        namespace[name] = (importlib.import_module(value) if kind == "module"
+                           else rebuild(value) if kind == "function" else value)
+    function = types.FunctionType(marshal.loads(code), namespace, None, defaults,
+                                  tuple(types.CellType(v) for v in closure) or None)
+    function.__kwdefaults__ = kwdefaults
+    return function
+
+
+payload, arguments = pickle.loads(sys.stdin.buffer.read())
+print(json.dumps(sorted(str(name) for name in rebuild(payload)(*arguments)[1])))
+"""
+
+
+def _validation_sets_in_other_processes(answer, arguments, hash_seeds=("1", "2")) -> list[list[str]] | None:
+    """The validation names that ``answer(*arguments)`` gives in fresh processes, one per PYTHONHASHSEED
+    (run side by side); None when the function cannot be rebuilt elsewhere or a process fails."""
+    payload = _portable(answer)
+    if payload is None:
+        return None
+    data = pickle.dumps((payload, arguments))
+    command = [sys.executable, "-c", _CHILD]
+    runs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": seed})
+            for seed in hash_seeds]
+    try:
+        outputs = [run.communicate(data, timeout=60)[0] for run in runs]
+    except subprocess.TimeoutExpired:  # a function that never returns: no verdict from this part
+        for run in runs:
+            run.kill()
+            run.communicate()
+        return None
+    if any(run.returncode for run in runs):
+        return None
+    return [json.loads(out) for out in outputs]
+
+
 def _split(answer, names, fraction, seed):
     result, case = call(answer, names, fraction, seed)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -120,7 +206,13 @@ def _split(answer, names, fraction, seed):
     train, val = result
     if isinstance(train, str) or isinstance(val, str):
         raise Wrong(f"{case}: got a string where a list of names was expected.")
-    return list(train), list(val), case
+    try:
+        train, val = list(train), list(val)
+    except TypeError:
+        raise Wrong(f"{case}: got {show(result)}; expected a pair (train, val) of lists of names.") from None
+    if not all(isinstance(name, str) for name in train + val):
+        raise Wrong(f"{case}: got {show(result)}; expected two lists of names (strings).")
+    return train, val, case
 
 
 @exercise(
@@ -171,9 +263,15 @@ def _split(answer, names, fraction, seed):
             n_val = round(len(order) * val_fraction)
             return order[n_val:], order[:n_val]
         """,
+        """
+        def my_split(names, val_fraction, seed):
+            order = sorted(names, key=lambda name: hash((name, seed)))  # salted per process
+            n_val = round(len(order) * val_fraction)
+            return sorted(order[n_val:]), sorted(order[:n_val])
+        """,
     ),
     hint="Sort the names first, then shuffle with a generator of your own seeded by `seed` "
-         "(random.Random(seed)), or rank the names by a hash of name and seed as split_paths does.",
+         "(random.Random(seed)), or rank the names by a SHA-256 digest of seed and name as split_paths does.",
 )
 def _deterministic_split(answer):
     shuffled = [NAMES[i] for i in np.random.default_rng(1).permutation(len(NAMES))]
@@ -204,3 +302,10 @@ def _deterministic_split(answer):
     if set(_split(answer, shuffled, 0.2, 43)[1]) == reference:
         raise Wrong("Seeds 42 and 43 gave the same validation set: the split does not depend on the seed.",
                     hint="A split should look random, and the seed should choose which random split.")
+    elsewhere = _validation_sets_in_other_processes(answer, (shuffled, 0.2, 42))
+    if elsewhere is not None and elsewhere[0] != elsewhere[1]:
+        raise Wrong("Run in two fresh Python processes, your function gave two different splits.",
+                    hint="Python's hash() of a string is salted afresh in every process (PYTHONHASHSEED), so "
+                         "anything ordered by hash(), or by a set's order, changes from run to run. Use "
+                         "random.Random(seed) on the sorted names, or a digest that never changes, e.g. "
+                         "hashlib.sha256(f'{seed}:{name}'.encode()).hexdigest().")

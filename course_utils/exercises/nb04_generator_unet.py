@@ -3,12 +3,28 @@ parameters."""
 
 from __future__ import annotations
 
+import numbers
+import random
+
+import numpy as np
 import torch
 from torch import nn
 
 from ..models import UNetGenerator, count_parameters
 from .checking import Wrong, call, expect_int, expect_ints, show
 from .registry import exercise
+
+
+def _conv_cases() -> list[tuple[int, int, int, int]]:
+    """Fixed cases (the course's layers; (s + 2p - k) / stride ending in .5 with an even and an odd whole
+    part, where rounding and rounding down differ), then random ones: a lookup cannot know them."""
+    cases = [(128, 4, 2, 1), (31, 4, 1, 1), (70, 3, 1, 1), (7, 4, 2, 0), (9, 4, 2, 0), (11, 4, 2, 0)]
+    rng = random.Random()  # fresh cases at every check
+    while len(cases) < 14:
+        kernel, stride, padding = rng.randint(1, 7), rng.randint(1, 4), rng.randint(0, 3)
+        side = rng.randint(max(1, kernel - 2 * padding), 300)
+        cases.append((side, kernel, stride, padding))
+    return cases
 
 
 @exercise(
@@ -36,15 +52,30 @@ from .registry import exercise
         def conv_out_side(side, kernel, stride, padding):
             return (side - kernel) // stride + 1
         """,
+        """
+        def conv_out_side(side, kernel, stride, padding):
+            return round((side + 2 * padding - kernel) / stride) + 1
+        """,
+        """
+        def conv_out_side(side, kernel, stride, padding):
+            return {128: 64, 31: 30, 70: 70, 8: 3}[side]  # the sides tried before
+        """,
     ),
-    hint="The formula is in section 1: (in + 2 * padding - kernel) / stride + 1, rounded down.",
+    hint="The formula is in section 1: (in + 2 * padding - kernel) / stride + 1, rounded down. The cases "
+         "change at every check: write the formula, not a table of sides.",
 )
 def _conv_out_side(answer):
-    for side, kernel, stride, padding in [(128, 4, 2, 1), (31, 4, 1, 1), (70, 3, 1, 1), (8, 3, 2, 0)]:
+    for side, kernel, stride, padding in _conv_cases():
         got, case = call(answer, side, kernel, stride, padding)
         with torch.device("meta"):
             conv = nn.Conv2d(1, 1, kernel, stride, padding)
             expected = conv(torch.empty(1, 1, side, side)).shape[-1]
+        span = side + 2 * padding - kernel
+        if isinstance(got, numbers.Integral) and got == expected + 1 and span % stride:
+            raise Wrong(f"{case}: got {got}, one too many.",
+                        hint=f"Here (in + 2 * padding - kernel) / stride = {span / stride}: a window that "
+                             "does not fit whole is dropped, so round down (//), never to the nearest "
+                             "(round() takes 1.5 up to 2).")
         expect_int(got, expected, case)
 
 
@@ -88,12 +119,18 @@ def _bottleneck(image_size: int, num_downs: int, ngf: int) -> tuple[int, ...]:
             side = image_size // 2 ** (num_downs - 1)
             return ngf * min(2 ** (num_downs - 1), 8), side, side
         """,
+        """
+        def bottleneck_shape(image_size, num_downs, ngf):
+            side = image_size // 2**num_downs
+            return 8 * ngf, side, side  # as if the widths had always reached 8 x ngf
+        """,
     ),
     hint="Follow the shape table of section 3: how many times is the side halved, and where do the "
          "channels stop doubling?",
 )
 def _bottleneck_shape(answer):
-    for image_size, num_downs, ngf in [(256, 8, 64), (64, 6, 16), (512, 8, 64), (128, 4, 32)]:
+    for image_size, num_downs, ngf in [(256, 8, 64), (64, 6, 16), (512, 8, 64), (128, 4, 32), (64, 3, 16),
+                                       (32, 2, 8)]:
         got, case = call(answer, image_size, num_downs, ngf)
         expected = _bottleneck(image_size, num_downs, ngf)
         expect_ints(got, expected, case, labels=("channels", "height", "width"))
@@ -124,12 +161,22 @@ def _dropout_blocks() -> list[int]:
         """
         dropout_blocks = [1, 2, 3]
         """,
+        """
+        dropout_blocks = [False, True, 2]  # False == 0 and True == 1 in Python
+        """,
     ),
     hint="The paper marks its decoder CD512-CD512-CD512-C512-C256-C128-C64: where are the CD layers?",
 )
 def _dropout(answer):
-    if not isinstance(answer, (list, tuple, set)) or not all(isinstance(j, int) for j in answer):
+    if isinstance(answer, (np.ndarray, torch.Tensor)) and answer.ndim == 1:
+        answer = answer.tolist()
+    if not isinstance(answer, (list, tuple, set, range)) or not all(isinstance(j, numbers.Integral)
+                                                                     for j in answer):
         raise Wrong(f"Got {show(answer)}; expected a list of whole numbers, e.g. [5, 6].")
+    if any(isinstance(j, (bool, np.bool_)) for j in answer):
+        raise Wrong(f"Got {show(answer)}: True and False are not indices, even though Python lets them "
+                    "pass for 1 and 0.", hint="Write the indices j as whole numbers, e.g. [5, 6].")
+    answer = [int(j) for j in answer]
     expected = _dropout_blocks()
     chosen = sorted(set(answer))
     if chosen == [1, 2, 3, 4, 5, 6]:

@@ -14,17 +14,6 @@ from .checking import call, expect_choice, expect_number
 from .registry import exercise
 
 
-@functools.cache
-def _variance_ratio(n_layers: int, gain: float, width: int = 256, batch: int = 256) -> float:
-    """Var(output) / Var(input), measured through n bias-free Linear layers with Var(w) = gain^2 / fan_in."""
-    torch.manual_seed(0)
-    net = nn.Sequential(*[nn.Linear(width, width, bias=False) for _ in range(n_layers)]).double()
-    init_weights(net, "kaiming_normal", nonlinearity="linear", gain=gain)  # std = gain / sqrt(fan_in)
-    x = torch.randn(batch, width, dtype=torch.float64)
-    with torch.no_grad():
-        return (net(x).var() / x.var()).item()
-
-
 @exercise(
     "06.variance_after_n",
     task="A stack of n_layers Linear layers, no activation and no bias, every weight drawn with "
@@ -48,14 +37,24 @@ def _variance_ratio(n_layers: int, gain: float, width: int = 256, batch: int = 2
         def variance_ratio(n_layers, gain):
             return n_layers * gain**2
         """,
+        """
+        def variance_ratio(n_layers, gain):
+            return 1.12 * gain ** (2 * n_layers)  # 12% off
+        """,
+        """
+        def variance_ratio(n_layers, gain):
+            return gain ** (2 * n_layers) * 1.02**n_layers  # drifts with depth
+        """,
     ),
     hint="Var(y) = fan_in x Var(w) x Var(x) for one layer: by what factor does one layer multiply the "
          "variance, and what do n such factors make?",
 )
 def _variance_after_n(answer):
-    for n_layers, gain in [(10, 1.2), (5, 0.8), (8, 1.0), (3, 2.0)]:
+    # The prediction is exact (section 4 measures the one-layer rule): Var(w) = gain^2 / fan_in, so each layer
+    # multiplies the variance by fan_in x Var(w) = gain^2.
+    for n_layers, gain in [(10, 1.2), (5, 0.8), (8, 1.0), (3, 2.0), (1, 1.5), (30, 1.05)]:
         got, case = call(answer, n_layers, gain)
-        expect_number(got, _variance_ratio(n_layers, gain), case, rtol=0.15)  # a measurement: 15% allowed
+        expect_number(got, gain ** (2 * n_layers), case, rtol=1e-6)
 
 
 @functools.cache
@@ -105,12 +104,21 @@ def _xavier_uniform_max(fan_in: int, fan_out: int, gain: float) -> float:
         def xavier_bound(fan_in, fan_out, gain=1.0):
             return gain * math.sqrt(6 / fan_in)
         """,
+        """
+        import math
+
+
+        def xavier_bound(fan_in, fan_out, gain=1.0):
+            scale = 5 / 3 if gain != 1 else 1.0  # tanh's gain, whatever gain was asked for
+            return scale * math.sqrt(6 / (fan_in + fan_out))
+        """,
     ),
     hint="Start from Xavier's variance, gain^2 x 2 / (fan_in + fan_out); a uniform U(-a, a) has variance "
          "a^2 / 3.",
 )
 def _xavier_bound(answer):
-    for fan_in, fan_out, gain in [(64, 128, 1.0), (1024, 512, 1.0), (256, 256, 5 / 3)]:
+    for fan_in, fan_out, gain in [(64, 128, 1.0), (1024, 512, 1.0), (256, 256, 5 / 3), (300, 100, 2**0.5),
+                                  (48, 16, 0.5), (128, 512, 3.0)]:
         got, case = call(answer, fan_in, fan_out, gain=gain)
         expect_number(got, _xavier_uniform_max(fan_in, fan_out, gain), case, rtol=1e-3)
 
@@ -151,12 +159,20 @@ def _xavier_bound(answer):
         def he_std(fan_in, a=0.0):
             return math.sqrt(1 / fan_in)
         """,
+        """
+        import math
+
+
+        def he_std(fan_in, a=0.0):
+            gain = 1.3867504905630728 if a == 0.2 else math.sqrt(2)  # pix2pix's slope, special-cased
+            return gain / math.sqrt(fan_in)
+        """,
     ),
     hint="std = gain / sqrt(fan_in), with the gain of the activation feeding the layer: sqrt(2) for a "
          "ReLU, sqrt(2 / (1 + a^2)) for a leaky ReLU (section 5). A std is the square root of a variance.",
 )
 def _he_std(answer):
-    for fan_in, a in [(1024, 0.0), (4096, 0.2), (16, 0.0), (512, 0.2)]:
+    for fan_in, a in [(1024, 0.0), (4096, 0.2), (16, 0.0), (512, 0.2), (256, 0.01), (100, 0.5), (64, 1.0)]:
         got, case = call(answer, fan_in, a=a)
         expect_number(got, nn.init.calculate_gain("leaky_relu", a) / math.sqrt(fan_in), case)
 

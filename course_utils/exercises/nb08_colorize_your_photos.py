@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -77,26 +78,41 @@ class _FixedColours(nn.Module):
         def full_resolution(L_full, ab_small):
             return torch.cat([L_full, ab_small], dim=1)
         """,
+        """
+        import torch
+        import torch.nn.functional as F
+
+
+        def full_resolution(L_full, ab_small):
+            ab = F.interpolate(ab_small[:1], size=L_full.shape[-2:], mode="bilinear", align_corners=False)
+            return torch.cat([L_full, ab.expand(len(L_full), -1, -1, -1)], dim=1)  # the first photo's ab
+        """,
     ),
     hint="Upsample only the colour: F.interpolate(ab_small, size=..., mode='bilinear', align_corners=False) "
          "to L's height and width, then stack L and ab along the channels.",
 )
 def _full_resolution(answer):
     generator = torch.Generator().manual_seed(0)
-    for height, width, small in [(48, 40, 8), (30, 64, 16)]:
-        pixels = torch.randint(0, 256, (height, width, 3), dtype=torch.uint8, generator=generator)
-        ab_small = torch.rand(1, 2, small, small, generator=generator) * 0.6 - 0.3
-        expected = np.asarray(colorize_image(_FixedColours(ab_small), Image.fromarray(pixels.numpy()), small))
-        L_full, _ = normalize_lab(rgb_to_lab(pixels.permute(2, 0, 1)[None]))
+    for batch, height, width, small in [(1, 48, 40, 8), (3, 30, 64, 16)]:  # several photos, one size
+        pixels = torch.randint(0, 256, (batch, height, width, 3), dtype=torch.uint8, generator=generator)
+        ab_small = torch.rand(batch, 2, small, small, generator=generator) * 0.6 - 0.3
+        expected = np.stack([np.asarray(colorize_image(_FixedColours(ab_small[i:i + 1]),
+                                                       Image.fromarray(pixels[i].numpy()), small))
+                             for i in range(batch)])
+        L_full, _ = normalize_lab(rgb_to_lab(pixels.permute(0, 3, 1, 2)))
         got, case = call(answer, L_full, ab_small)
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (1, 3, height, width):
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (batch, 3, height, width):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else show(got)
-            raise Wrong(f"{case}: got {shape}; expected a tensor of shape {(1, 3, height, width)}: "
-                        "the photo's full size.")
-        rgb = (normalized_to_rgb(got[:, :1], got[:, 1:])[0].permute(1, 2, 0).numpy() * 255).round()
-        error = np.abs(rgb - expected).max()
-        if error > 1:
-            raise Wrong(f"{case}: the colours differ from colorize_image's by up to {error:.0f} grey levels.")
+            raise Wrong(f"{case}: got {shape}; expected a tensor of shape {(batch, 3, height, width)}: "
+                        "every photo of the batch, at its full size.")
+        rgb = (normalized_to_rgb(got[:, :1], got[:, 1:]).permute(0, 2, 3, 1).numpy() * 255).round()
+        error = np.abs(rgb - expected).max(axis=(1, 2, 3))
+        if error.max() > 1:
+            worst = int(error.argmax())
+            raise Wrong(f"{case}: the colours of photo {worst} of the batch differ from colorize_image's by "
+                        f"up to {error[worst]:.0f} grey levels.",
+                        hint=None if worst == 0 else "Each photo of the batch has its own L and its own ab: "
+                                                     "treat the whole batch, not its first photo.")
 
 
 @exercise(
@@ -139,6 +155,10 @@ def _output_name(answer):
     for filename in ("photo.jpg", "scan.TIFF", "my.holiday.jpeg", "IMG_0001.png"):
         got, case = call(answer, filename)
         expected = output_paths([Path(filename)], Path("colorized"))[0].name
+        if isinstance(got, os.PathLike):  # a Path is a file name too
+            got = os.fspath(got)
+        if not isinstance(got, str):
+            raise Wrong(f"{case}: got {show(got)}; expected a file name (a str or a Path).")
         if got != expected:
             raise Wrong(f"{case}: got {show(got)}, which is not the name colorize_files writes.")
 
