@@ -38,16 +38,17 @@ __all__ = ["ImageReadError", "colorize_files", "colorize_image", "colorize_photo
 
 def load_generator(checkpoint: str | Path, device="cpu", sha256: str | None = None
                    ) -> tuple[torch.nn.Module, Pix2PixConfig]:
-    """The generator stored in a training checkpoint (rebuilt from its config), in eval mode.
+    """The generator stored in a checkpoint (rebuilt from its config: either architecture), in eval mode.
 
-    ``checkpoint`` is a file, or an http(s) URL with its ``sha256``: downloaded once, checked, then
-    read like a file (``course_utils.weights``).
+    ``checkpoint`` is a training checkpoint or an export (``course_utils.export``: half-precision
+    weights, turned back into float32 here); a file, or an http(s) URL with its ``sha256``: downloaded
+    once, checked, then read like a file (``course_utils.weights``).
     """
     state = read_checkpoint(resolve_checkpoint(checkpoint, sha256))
     config = Pix2PixConfig.from_dict(state["config"])
     generator = config.build_generator()
-    load_module(generator, state["G"], "generator")
-    return generator.to(device).eval(), config
+    load_module(generator, state["G"], "generator")  # copying into float32 weights converts float16
+    return generator.float().to(device).eval(), config
 
 
 def read_image(path: str | Path) -> Image.Image:
