@@ -1,0 +1,55 @@
+"""The compact export: G alone in half precision, a fraction of the checkpoint, the same colours."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.__main__ import main
+from course_utils.checkpoint import read_checkpoint
+from course_utils.colorize import colorize_image, load_generator, read_image
+from course_utils.config import get_profile
+from course_utils.data import sample_image_paths
+from course_utils.errors import CheckpointError
+from course_utils.export import export_generator, sha256_of
+from course_utils.train import Pix2Pix, Pix2PixConfig
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A quick-profile checkpoint after a few steps (BatchNorm statistics and Adam's state are real)."""
+    torch.manual_seed(0)
+    trainer = Pix2Pix(Pix2PixConfig.from_profile(get_profile("quick")))
+    batch = {"L": torch.rand(4, 1, 64, 64) * 2 - 1, "ab": torch.rand(4, 2, 64, 64) * 0.4 - 0.2}
+    for _ in range(3):
+        trainer.train_step(batch)
+    return trainer.save(tmp_path_factory.mktemp("run") / "checkpoint.pt")
+
+
+def test_export_is_small_and_colours_every_pixel_of_the_course_photos_alike(checkpoint, tmp_path):
+    out = export_generator(checkpoint, tmp_path / "generator.pt")
+    assert out.stat().st_size <= 0.30 * checkpoint.stat().st_size
+    state = read_checkpoint(out)
+    assert {"D", "opt_G", "history"}.isdisjoint(state)
+    assert all(v.dtype == torch.float16 for v in state["G"].values() if v.is_floating_point())
+    full, config = load_generator(checkpoint)
+    small, small_config = load_generator(out)
+    assert small_config == config and next(small.parameters()).dtype == torch.float32
+    worst = 0
+    for path in sample_image_paths():
+        image = read_image(path)
+        a = np.asarray(colorize_image(full, image, config.image_size), dtype=int)
+        b = np.asarray(colorize_image(small, image, config.image_size), dtype=int)
+        worst = max(worst, np.abs(a - b).max())
+    assert worst <= 3, f"a pixel moved by {worst}/255"
+
+
+def test_the_command_prints_the_hash_and_the_lines_to_publish(checkpoint, tmp_path, capsys):
+    out = tmp_path / "generator.pt"
+    assert main(["export", str(checkpoint), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"SHA-256 {sha256_of(out)}" in printed and f'weights_sha256 = "{sha256_of(out)}"' in printed
+    assert "[tool.course]" in printed and "weights_url = " in printed
+    assert main(["export", str(out), str(tmp_path / "again.pt")]) == 2  # already an export
+    assert "already an exported generator" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="replace the checkpoint itself"):
+        export_generator(checkpoint, checkpoint)
