@@ -1,4 +1,4 @@
-"""The ResNet-18 U-Net, its ImageNet weights (served on 127.0.0.1 or from a filled cache) and L1 pre-training."""
+"""The ResNet-18 U-Net, its ImageNet weights (a local server, or a filled cache), L1 pre-training."""
 
 import hashlib
 import http.server
@@ -86,7 +86,8 @@ def test_imagenet_weights_are_downloaded_once_with_a_progress_bar_and_checked(en
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert torch.equal(state["fc.weight"], torch.load(_saved(encoder_file, tmp_path), weights_only=True)["fc.weight"])
+    original = torch.load(_saved(encoder_file, tmp_path), weights_only=True)
+    assert torch.equal(state["fc.weight"], original["fc.weight"])
     assert set(state) == set(resnet18().state_dict())
 
 
@@ -125,7 +126,8 @@ def test_l1_pretraining_lowers_the_loss_and_the_trainer_starts_from_it():
 def test_a_checkpoint_records_its_generator_and_old_ones_load_as_the_unet(tmp_path):
     config = Pix2PixConfig(image_size=16, num_downs=4, ngf=4, ndf=4)
     old = {k: v for k, v in asdict(config).items() if k != "generator"}  # written before the field
-    save_checkpoint({"config": old, "G": config.build_generator().state_dict(), "step": 3}, tmp_path / "old.pt")
+    G = config.build_generator().state_dict()
+    save_checkpoint({"config": old, "G": G, "step": 3}, tmp_path / "old.pt")
     assert load_generator(tmp_path / "old.pt")[1].generator == "unet"
     trainer = fine_tuner(RESNET, new_generator(RESNET))
     trainer.save(tmp_path / "resnet.pt")
