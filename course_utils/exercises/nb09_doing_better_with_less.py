@@ -3,6 +3,8 @@ supports."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .checking import Wrong, call, expect_bool, expect_number, show
@@ -96,3 +98,43 @@ def _beats_gray(answer):
     for per_seed, gray, expected in cases:
         got, case = call(answer, per_seed, gray)
         expect_bool(got, expected, case)
+
+
+@functools.cache
+def _encoder_share() -> float:
+    from ..models import count_parameters, resnet18_unet
+
+    G = resnet18_unet(64)
+    return count_parameters(G[0]) / count_parameters(G)  # DynamicUnet's first layer is the encoder
+
+
+@exercise(
+    "09.encoder_share",
+    task="What share of the ResNet-18 U-Net's learnable numbers do the ImageNet weights set (a number "
+         "between 0 and 1)? Count them as section 3 does.",
+    name="encoder_share",
+    stub="""
+        encoder_share = ...  # a number between 0 and 1
+    """,
+    solution="""
+        from course_utils.models import count_parameters, resnet18_unet
+
+        # The encoder is G[0]; DynamicUnet's decoder, the larger part, starts from random weights.
+        G_resnet = resnet18_unet(64)
+        encoder_share = count_parameters(G_resnet[0]) / count_parameters(G_resnet)
+    """,
+    wrong=(
+        """
+        encoder_share = 1.0
+        """,
+        """
+        from course_utils.models import count_parameters, resnet18_unet
+
+        G_resnet = resnet18_unet(64)
+        encoder_share = count_parameters(G_resnet) / count_parameters(G_resnet[0])
+        """,
+    ),
+    hint="G_resnet[0] is the ResNet-18 body (the encoder); count_parameters counts a module's numbers.",
+)
+def _encoder_share_check(answer):
+    expect_number(answer, _encoder_share(), rtol=0.01)
