@@ -53,3 +53,30 @@ def test_the_command_prints_the_hash_and_the_lines_to_publish(checkpoint, tmp_pa
     assert "already an exported generator" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="replace the checkpoint itself"):
         export_generator(checkpoint, checkpoint)
+
+
+def test_train_builds_the_resnet_unet_from_the_cached_imagenet_weights_and_resume_refuses_an_export(
+        tmp_path, monkeypatch, capsys):
+    from helpers import TRAIN, training_photos
+    from torchvision.models import resnet18
+
+    from course_utils.imagenet import RESNET18_SHA256, RESNET18_URL
+    from course_utils.weights import cache_path
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    cached = cache_path(RESNET18_URL, RESNET18_SHA256)  # filled: no network needed
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    encoder = resnet18().state_dict()
+    torch.save(encoder, cached)
+    photos, run = training_photos(tmp_path / "photos"), tmp_path / "run"
+    args = [*TRAIN, "--data", str(photos), "--out", str(run), "--steps", "1", "--generator", "resnet18_unet"]
+    assert main(args) == 0, capsys.readouterr().err
+    state = read_checkpoint(run / "checkpoint.pt")
+    assert state["config"]["generator"] == "resnet18_unet"
+    moved = (state["G"]["layers.0.4.0.conv1.weight"] - encoder["layer1.0.conv1.weight"]).abs().max()
+    assert moved < 0.01  # one Adam step from ImageNet's (here: the cached) weights, not N(0, 0.02)
+    export_generator(run / "checkpoint.pt", tmp_path / "g.pt")
+    (tmp_path / "g.pt").replace(run / "checkpoint.pt")
+    assert main([*args, "--resume", "--steps", "2"]) == 2
+    assert "holds a generator alone" in capsys.readouterr().err
