@@ -76,7 +76,9 @@ def test_train_builds_the_resnet_unet_from_the_cached_imagenet_weights_and_resum
     assert state["config"]["generator"] == "resnet18_unet"
     moved = (state["G"]["layers.0.4.0.conv1.weight"] - encoder["layer1.0.conv1.weight"]).abs().max()
     assert moved < 0.01  # one Adam step from ImageNet's (here: the cached) weights, not N(0, 0.02)
+    assert main([*args, "--resume", "--steps", "2"]) == 0  # an ordinary checkpoint: it continues
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 2
     export_generator(run / "checkpoint.pt", tmp_path / "g.pt")
     (tmp_path / "g.pt").replace(run / "checkpoint.pt")
-    assert main([*args, "--resume", "--steps", "2"]) == 2
+    assert main([*args, "--resume", "--steps", "3"]) == 2
     assert "holds a generator alone" in capsys.readouterr().err
