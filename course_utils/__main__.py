@@ -3,10 +3,12 @@
     python -m course_utils train --data DIR --out RUN_DIR [--profile quick|full] [--steps N] [--resume]
     torchrun --standalone --nproc_per_node=N -m course_utils train --data DIR --out RUN_DIR ...
     python -m course_utils colorize --checkpoint FILE_OR_URL [--sha256 HEX] INPUT... --out DIR
+    python -m course_utils export CHECKPOINT OUT
 
 ``train`` writes RUN_DIR/checkpoint.pt, RUN_DIR/losses.csv, RUN_DIR/run.json (its --data) and
 RUN_DIR/samples/step_NNNNNN.png (gray | generated | real). ``colorize`` writes NAME_color.png for every
-input photo, at its own size.
+input photo, at its own size. ``export`` writes the generator alone in half precision (the file to
+publish) and prints its SHA-256.
 
 Exit status: 0 done; 1 some photos could not be colorized (the others were); 2 bad arguments, paths,
 data or checkpoint (nothing was changed); 3 training stopped on a non-finite loss; 4 the disk is full;
@@ -83,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: the profile's; under torchrun the global batch is N x processes)")
     train.add_argument("--lr", type=_positive(float), metavar="X", help="Adam's learning rate (default: the "
                        "paper's 2e-4)")
+    train.add_argument("--generator", choices=("unet", "resnet18_unet"),
+                       help="unet: the paper's U-Net (default); resnet18_unet: a U-Net on an ImageNet "
+                       "ResNet-18 encoder (notebook 09; its weights are downloaded once). With --resume: "
+                       "the run's")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--new-data", action="store_true", help="with --resume: continue on other photos "
                        "than the run's --data (it will not repeat an uninterrupted run)")
@@ -109,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--overwrite", action="store_true", help="redo photos already colorized in --out")
     colorize.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the fastest available)")
     colorize.set_defaults(run=run_colorize)
+
+    export = commands.add_parser("export", help="write a checkpoint's generator alone, in half precision")
+    export.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a checkpoint written by train")
+    export.add_argument("out", type=Path, metavar="OUT", help="the file to write (e.g. generator.pt)")
+    export.set_defaults(run=run_export)
     return parser
 
 
@@ -198,6 +209,8 @@ def _resumed_config(config, state, args, checkpoint: Path, announce: bool = Fals
 
     try:
         saved = Pix2PixConfig.from_dict(state["config"])
+        if args.generator is None:  # not given: the run's own
+            config = replace(config, generator=saved.generator)
         check_architecture(saved, config)
     except CheckpointError as err:
         raise CheckpointError(f"{shown(checkpoint)}: {err}") from None
@@ -233,7 +246,8 @@ def _train(args, dist) -> int:
         check_sync_bn(dist.device)
     overrides = {"train_steps": args.steps, "batch_size": args.batch_size}
     profile = get_profile(args.profile, **{k: v for k, v in overrides.items() if v})
-    config = Pix2PixConfig.from_profile(profile, **({"lr": args.lr} if args.lr else {}))
+    config = Pix2PixConfig.from_profile(profile, generator=args.generator or "unet",
+                                        **({"lr": args.lr} if args.lr else {}))
     checkpoint, losses = args.out / CHECKPOINT_NAME, args.out / LOSSES_NAME
     every = args.checkpoint_every or profile.checkpoint_every
     state = paths = finished = None
@@ -251,6 +265,9 @@ def _train(args, dist) -> int:
                     if not checkpoint.is_file():
                         raise CourseError(f"--resume: no checkpoint to continue in {shown(args.out)}.")
                     state = read_checkpoint(checkpoint)
+                    if "D" not in state:
+                        raise CourseError(f"--resume: {shown(checkpoint)} holds a generator alone (an "
+                                          "export), not a run that can continue.")
                     _resumed_config(config, state, args, checkpoint)  # checked here, before any caching
                     _check_same_data(args)
                     finished = _nothing_to_do(args, state, profile.train_steps)
@@ -285,6 +302,8 @@ def _train(args, dist) -> int:
             torch.manual_seed(profile.seed + dist.rank)  # each process its own dropout noise
         if state is not None:
             _load_trainer_state(trainer, state, checkpoint)
+        elif config.generator == "resnet18_unet":
+            _start_resnet_encoder(trainer, dist.is_main)
         if dist.is_main:
             data = shown(args.data) if args.data is not None else None
             processes = f" x {dist.world_size} processes" if dist.active else ""
@@ -304,6 +323,15 @@ def _train(args, dist) -> int:
             print(evaluate(trainer.predict_ab, val_data, max_images=500))
             print(f"Done: {shown(checkpoint)}, {shown(losses)}, {shown(args.out / SAMPLES_NAME)}/")
     return 0
+
+
+def _start_resnet_encoder(trainer, announce: bool) -> None:
+    """A fresh ResNet-18 U-Net run starts from ImageNet's encoder (downloaded once), not from N(0, 0.02)."""
+    from .imagenet import encoder_weights
+    from .pretrain import new_generator
+
+    fresh = new_generator(trainer.config, encoder_weights()).state_dict() if announce else None
+    trainer.G.load_state_dict(trainer.dist.share(fresh))  # every process starts from rank 0's weights
 
 
 def _sample_writer(args, profile, val_data, every: int):
@@ -359,6 +387,22 @@ def run_colorize(args) -> int:
           + (f", {counts['skipped']} already there" if counts["skipped"] else "")
           + (f", {failed} could not be" if failed else ""))
     return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------------------------ export
+def run_export(args) -> int:
+    from .export import export_generator, sha256_of, tool_course_lines
+
+    out = export_generator(args.checkpoint, args.out)
+    size, full = out.stat().st_size, args.checkpoint.stat().st_size
+    digest = sha256_of(out)
+    print(f"wrote {shown(out)}: {size / 1e6:.1f} MB, {size / full:.0%} of {shown(args.checkpoint)} "
+          f"({full / 1e6:.1f} MB)")
+    print(f"SHA-256 {digest}")
+    print("To publish it: upload it (e.g. as a release asset), set these lines in pyproject.toml's "
+          "[tool.course], then run `make repo-links`:")
+    print(tool_course_lines(out, digest))
+    return 0
 
 
 # -------------------------------------------------------------------------------------------- main

@@ -48,10 +48,11 @@ __all__ = ["ImageReadError", "colorize_files", "colorize_image", "colorize_photo
 
 def load_generator(checkpoint: str | Path, device="cpu", sha256: str | None = None
                    ) -> tuple[torch.nn.Module, Pix2PixConfig]:
-    """The generator stored in a training checkpoint (rebuilt from its config), in eval mode.
+    """The generator stored in a checkpoint (rebuilt from its config: either architecture), in eval mode.
 
-    ``checkpoint`` is a file, or an http(s) URL with its ``sha256``: downloaded once, checked, then
-    read like a file (``course_utils.weights``).
+    ``checkpoint`` is a training checkpoint or an export (``course_utils.export``: half-precision
+    weights, turned back into float32 here); a file, or an http(s) URL with its ``sha256``: downloaded
+    once, checked, then read like a file (``course_utils.weights``).
     """
     device = device if isinstance(device, torch.device) else pick_device(str(device))
     path = resolve_checkpoint(checkpoint, sha256)
@@ -59,12 +60,12 @@ def load_generator(checkpoint: str | Path, device="cpu", sha256: str | None = No
     try:
         config = Pix2PixConfig.from_dict(state["config"])
         generator = config.build_generator()
-        load_module(generator, state["G"], "generator")
+        load_module(generator, state["G"], "generator")  # copying into float32 weights converts float16
     except CheckpointError as err:
         raise CheckpointError(f"{shown(path)}: {err}") from None
     generator.image_size = config.image_size  # what colorize_image needs to know
     generator.checkpoint_sha256 = file_sha256(path)  # results name the model they came from
-    return generator.to(device).eval(), config
+    return generator.float().to(device).eval(), config
 
 
 def read_image(path: str | Path) -> Image.Image:

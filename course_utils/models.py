@@ -14,6 +14,10 @@ parameter counts these classes reproduce: a convolution followed by BatchNorm ha
 own shift replaces it), and the U-Net's first and innermost encoder convolutions have neither bias nor
 BatchNorm (the innermost output is 1x1, where a batch of one has a single value per channel to
 normalise).
+
+``resnet18_unet`` is the course's second generator (notebook 09), not the paper's: the U-Net of
+Shariatnia's colorization tutorial, an ImageNet ResNet-18 encoder cut before its pooling layer
+(fastai's ``create_body``) under fastai's ``DynamicUnet`` decoder.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["UNetGenerator", "PatchDiscriminator", "receptive_field", "count_parameters"]
+__all__ = ["UNetGenerator", "PatchDiscriminator", "receptive_field", "count_parameters", "resnet18_unet"]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -110,6 +114,35 @@ class UNetGenerator(nn.Module):
             if skips:
                 x = torch.cat([x, skips.pop()], dim=1)
         return x
+
+
+def resnet18_unet(image_size: int, encoder_state: dict | None = None) -> nn.Module:
+    """A U-Net on a ResNet-18 encoder (1 channel L in, 2 channels ab in [-1, 1] out).
+
+    ``create_body(resnet18, n_in=1, cut=-2)`` keeps the ResNet up to its last residual stage; its
+    first convolution reads one channel (with ImageNet weights: the sum of the RGB filters).
+    ``encoder_state``: torchvision's ResNet-18 ImageNet weights (``course_utils.imagenet``), or None
+    for random ones. ``DynamicUnet`` builds the decoder from the encoder's feature sizes at
+    ``image_size`` (a multiple of 32); unlike the tutorial, its output is bounded to [-1, 1] as the
+    paper's Tanh bounds the U-Net's.
+    """
+    import warnings
+
+    from torchvision.models import resnet18
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fastai's imports warn about torch APIs it uses
+        from fastai.vision.learner import create_body
+        from fastai.vision.models.unet import DynamicUnet
+
+    if image_size % 32:
+        raise ValueError(f"The ResNet-18 U-Net halves the image 5 times: image_size must be a multiple of "
+                         f"32; got {image_size}.")
+    encoder = resnet18()
+    if encoder_state is not None:
+        encoder.load_state_dict(encoder_state)
+    body = create_body(encoder, n_in=1, pretrained=encoder_state is not None, cut=-2)
+    return DynamicUnet(body, 2, (image_size, image_size), y_range=(-1, 1))
 
 
 class PatchDiscriminator(nn.Module):

@@ -34,13 +34,14 @@ from .errors import (
 from .files import atomic_file, shown
 from .init import init_weights
 from .loop import LOSS_NAMES, LossMeter, TrainingLoop
-from .models import PatchDiscriminator, UNetGenerator
+from .models import PatchDiscriminator, UNetGenerator, resnet18_unet
 
 __all__ = ["CheckpointError", "GANLoss", "NonFiniteLossError", "Pix2Pix", "Pix2PixConfig", "Precision",
            "choose_precision", "read_checkpoint", "write_loss_log"]
 
 # Settings that change the networks' weights: a checkpoint only fits a model that agrees on all of them.
-ARCHITECTURE = ("num_downs", "ngf", "ndf", "n_layers")
+ARCHITECTURE = ("generator", "num_downs", "ngf", "ndf", "n_layers")
+GENERATORS = ("unet", "resnet18_unet")  # the paper's U-Net; a ResNet-18 encoder's (notebook 09)
 GAN_MODES = ("vanilla", "lsgan")
 # 4x the paper's 256 px, 8 levels and widths of 64, 3 layers: no course network is larger, and a file
 # asking for more would make the course allocate memory until it dies (a bound checked before building).
@@ -62,6 +63,7 @@ class Pix2PixConfig:
     beta2: float = 0.999
     lambda_l1: float = 100.0
     gan_mode: str = "vanilla"  # "vanilla" (BCE on logits, the paper) or "lsgan" (least squares)
+    generator: str = "unet"  # one of GENERATORS; checkpoints written before it existed hold a "unet"
 
     def __post_init__(self):
         problems = _config_problems(self)
@@ -87,7 +89,10 @@ class Pix2PixConfig:
         except ValueError as err:
             raise CheckpointError(f"The checkpoint's config is damaged: {err}") from None
 
-    def build_generator(self) -> UNetGenerator:
+    def build_generator(self, encoder_state: dict | None = None) -> nn.Module:
+        """G as configured; ``encoder_state``: ImageNet weights for the ResNet-18 U-Net's encoder."""
+        if self.generator == "resnet18_unet":
+            return resnet18_unet(self.image_size, encoder_state)
         return UNetGenerator(in_channels=1, out_channels=2, num_downs=self.num_downs, ngf=self.ngf,
                              dropout=self.dropout)
 
@@ -113,13 +118,16 @@ def _config_problems(c: Pix2PixConfig) -> list[str]:
         "beta2": (real(c.beta2, 0, 1), "a number in [0, 1)"),
         "lambda_l1": (real(c.lambda_l1, 0), "a number >= 0"),
         "gan_mode": (c.gan_mode in GAN_MODES, f"one of {', '.join(GAN_MODES)}"),
+        "generator": (c.generator in GENERATORS, f"one of {', '.join(GENERATORS)}"),
     }
     problems = [f"{name}={getattr(c, name)!r} (must be {rule})"
                 for name, (ok, rule) in rules.items() if not ok]
     if any(whole(getattr(c, name), LIMITS[name] + 1) for name in LIMITS):
         problems.append("no course network is larger (4x the paper's size and widths at most), and a larger "
                         "one would exhaust the memory")
-    if not problems and c.image_size % 2**c.num_downs:
+    if not problems and c.generator == "resnet18_unet" and c.image_size % 32:
+        problems.append(f"image_size={c.image_size} is not a multiple of 32 (the ResNet-18 U-Net's)")
+    if not problems and c.generator == "unet" and c.image_size % 2**c.num_downs:
         problems.append(f"image_size={c.image_size} is not a multiple of 2**num_downs = {2**c.num_downs}")
     return problems
 

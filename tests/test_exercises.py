@@ -51,10 +51,10 @@ def code_lines(source):
 def test_every_notebook_has_three_exercises_of_both_kinds():
     by_notebook = {}
     for exercise in EXERCISES.values():
-        assert re.fullmatch(r"0[1-8]\.[a-z][a-z0-9_]*", exercise.id), exercise.id
+        assert re.fullmatch(r"0[1-9]\.[a-z][a-z0-9_]*", exercise.id), exercise.id
         assert len(exercise.wrong) >= 2 and exercise.solution not in exercise.wrong
         by_notebook.setdefault(exercise.notebook, []).append(exercise.kind)
-    assert sorted(by_notebook) == [f"{n:02d}" for n in range(1, 9)]
+    assert sorted(by_notebook) == [f"{n:02d}" for n in range(1, 10)]
     for notebook, kinds in by_notebook.items():
         assert len(kinds) >= 3 and set(kinds) == {"code", "value"}, notebook
 

@@ -13,6 +13,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = [
     "01_gpu_check", "02_coco_sample_dataset", "03_lab_preprocessing", "04_generator_unet",
     "05_discriminator_patchgan", "06_weight_init_theory", "07_training_pix2pix", "08_colorize_your_photos",
+    "09_doing_better_with_less",
 ]
 
 

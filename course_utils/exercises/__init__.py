@@ -33,6 +33,7 @@ from . import (  # noqa: F401
     nb06_weight_init_theory,
     nb07_training_pix2pix,
     nb08_colorize_your_photos,
+    nb09_doing_better_with_less,
 )
 from .registry import (
     CHECK_CALL,
