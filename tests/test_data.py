@@ -514,8 +514,9 @@ def test_a_batch_is_cropped_on_its_device_exactly_as_one_image_at_a_time(data_ho
     keys = [(i % 4, 1000 + i) for i in range(12)]  # enough seeds for flipped and unflipped crops
     batch = dataset.__getitems__(keys)
     assert batch["pixels"].shape == (12, 3, 20, 20) and {0, 1} <= set(batch["boxes"][:, 2].tolist())
-    cropped = data.crop_flip_batch(batch["pixels"], batch["boxes"], 16)
-    assert torch.equal(cropped, torch.stack([dataset[key] for key in keys]))
+    one_by_one = torch.stack([dataset[key] for key in keys])
+    assert torch.equal(data.crop_flip_batch(batch["pixels"], batch["boxes"], 16), one_by_one)
+    assert torch.equal(data._gathered_crops(batch["pixels"], batch["boxes"], 16), one_by_one)  # a GPU's way
 
 
 def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
