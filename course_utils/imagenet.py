@@ -18,11 +18,12 @@ RESNET18_SHA256 = "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e0
 WITHOUT = "without ImageNet weights"  # the label every number of a randomly started encoder carries
 
 
-def encoder_weights(url: str = RESNET18_URL, sha256: str = RESNET18_SHA256, *, timeout: float = 10.0,
+def encoder_weights(url: str | None = None, sha256: str | None = None, *, timeout: float = 10.0,
                     progress: bool = True) -> dict | None:
-    """ResNet-18's ImageNet state dict, or None (with one printed line) when it cannot be had."""
+    """ResNet-18's ImageNet state dict (default: torchvision's file), or None (with one printed line)
+    when it cannot be had. A cached copy is used only while its SHA-256 is right."""
     try:
-        path = fetch(url, sha256, timeout=timeout, progress=progress)
+        path = fetch(url or RESNET18_URL, sha256 or RESNET18_SHA256, timeout=timeout, progress=progress)
     except DownloadError as err:
         print(f"No ImageNet weights ({err}): the ResNet-18 encoder starts from random weights, and every "
               f"number below is {WITHOUT}.")

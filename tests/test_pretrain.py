@@ -91,8 +91,9 @@ def test_imagenet_weights_are_downloaded_once_with_a_progress_bar_and_checked(en
     assert set(state) == set(resnet18().state_dict())
 
 
-def test_a_filled_cache_serves_the_default_url_offline(encoder_file, data_home):
-    body, _ = encoder_file
+def test_a_filled_cache_serves_the_default_url_offline(encoder_file, data_home, monkeypatch):
+    body, sha = encoder_file
+    monkeypatch.setattr(imagenet, "RESNET18_SHA256", sha)  # the stand-in's hash: a cache is re-hashed
     target = cache_path(imagenet.RESNET18_URL, imagenet.RESNET18_SHA256)
     target.parent.mkdir(parents=True)
     target.write_bytes(body)
