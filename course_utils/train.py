@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import math
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -212,12 +213,14 @@ class Pix2Pix(TrainingLoop):
         self._G, self._D = self.G, self.D
         if self.dist.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # D runs twice before its backward pass: broadcasting its buffers at the second run would
+            # D runs twice before its backward pass: syncing its buffers at the second run would
             # overwrite BatchNorm statistics that the first one saved for backward. D only ever runs in
             # training mode, where BatchNorm normalises with the batch's own statistics, so its running
-            # statistics are never used and need no broadcast.
+            # statistics are never used and need no sync (newer torch calls the switch forward_sync_buffers).
+            newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+            no_sync = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
             self._G = DistributedDataParallel(self.G, device_ids=ids)
-            self._D = DistributedDataParallel(self.D, device_ids=ids, broadcast_buffers=False)
+            self._D = DistributedDataParallel(self.D, device_ids=ids, **no_sync)
         self._D_unwrapped = self.D if self.dist.active else self._D
         if compile:
             self._G, self._D, self._D_unwrapped = map(torch.compile, (self._G, self._D, self._D_unwrapped))
