@@ -391,11 +391,12 @@ def run_colorize(args) -> int:
 
 # ------------------------------------------------------------------------------------------ export
 def run_export(args) -> int:
-    from .export import export_generator, sha256_of, tool_course_lines
+    from .export import export_generator, tool_course_lines
+    from .weights import file_sha256
 
     out = export_generator(args.checkpoint, args.out)
     size, full = out.stat().st_size, args.checkpoint.stat().st_size
-    digest = sha256_of(out)
+    digest = file_sha256(out)
     print(f"wrote {shown(out)}: {size / 1e6:.1f} MB, {size / full:.0%} of {shown(args.checkpoint)} "
           f"({full / 1e6:.1f} MB)")
     print(f"SHA-256 {digest}")

@@ -9,7 +9,6 @@ tensors to float16 (their 11-bit mantissa moves a colour by far less than one le
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from .checkpoint import read_checkpoint, save_checkpoint
 from .errors import CheckpointError
 from .files import shown
 
-__all__ = ["EXPORT_KIND", "export_generator", "is_export", "sha256_of", "tool_course_lines"]
+__all__ = ["EXPORT_KIND", "export_generator", "is_export", "tool_course_lines"]
 
 EXPORT_KIND = "generator-fp16"  # the "kind" an exported file carries; a training checkpoint has none
 
@@ -43,14 +42,6 @@ def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
                               "(65504): it cannot be exported in half precision.")
     return save_checkpoint({"kind": EXPORT_KIND, "config": state["config"], "step": state["step"], "G": G},
                            out)
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tool_course_lines(path: str | Path, sha256: str) -> str:

@@ -12,8 +12,9 @@ from course_utils.colorize import colorize_image, load_generator, read_image
 from course_utils.config import get_profile
 from course_utils.data import sample_image_paths
 from course_utils.errors import CheckpointError
-from course_utils.export import export_generator, sha256_of
+from course_utils.export import export_generator
 from course_utils.train import Pix2Pix, Pix2PixConfig
+from course_utils.weights import file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_the_command_prints_the_hash_and_the_lines_to_publish(checkpoint, tmp_pa
     out = tmp_path / "generator.pt"
     assert main(["export", str(checkpoint), str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"SHA-256 {sha256_of(out)}" in printed and f'weights_sha256 = "{sha256_of(out)}"' in printed
+    assert f"SHA-256 {file_sha256(out)}" in printed and f'weights_sha256 = "{file_sha256(out)}"' in printed
     assert "[tool.course]" in printed and "weights_url = " in printed
     assert main(["export", str(out), str(tmp_path / "again.pt")]) == 2  # already an export
     assert "already an exported generator" in capsys.readouterr().err
