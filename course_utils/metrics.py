@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -126,3 +127,13 @@ def evaluate(predict_ab: Callable[[torch.Tensor], torch.Tensor], batches: Iterab
 
     return Evaluation(model=mean(model), gray=mean(gray),
                       real_colorfulness=float(torch.cat(real_colour).double().mean()), n_images=seen)
+
+
+def difference(a: tuple[float, float], b: tuple[float, float], n: int) -> str:
+    """"higher", "lower" or "no difference within the noise": variant ``a`` against ``b``, each a
+    (mean, standard deviation) over the same ``n`` seeds. Within the noise: the means differ by at most
+    twice the standard error of their difference (notebooks 07 and 09 judge their variants so)."""
+    (mean_a, sd_a), (mean_b, sd_b) = a, b
+    if abs(mean_a - mean_b) <= 2 * math.sqrt((sd_a**2 + sd_b**2) / n):
+        return "no difference within the noise"
+    return "higher" if mean_a > mean_b else "lower"

@@ -94,3 +94,12 @@ def test_evaluate_says_when_the_model_gives_nan():
     batch = {"L": torch.zeros(2, 1, 8, 8), "ab": torch.zeros(2, 2, 8, 8)}
     with pytest.raises(ValueError, match="contain NaN or infinite values"):
         evaluate(lambda L: torch.full((len(L), 2, 8, 8), float("nan")), [batch])
+
+
+def test_a_difference_is_named_only_beyond_twice_its_standard_error():
+    from course_utils.metrics import difference
+
+    assert difference((20.0, 1.0), (18.0, 1.0), n=3) == "higher"  # 2.0 > 2 * sqrt(2/3) = 1.63
+    assert difference((18.0, 1.0), (20.0, 1.0), n=3) == "lower"
+    assert difference((19.5, 1.0), (18.0, 1.0), n=3) == "no difference within the noise"
+    assert difference((19.5, 0.1), (18.0, 0.1), n=3) == "higher"  # the same gap, less noise
