@@ -10,6 +10,7 @@ whole batches, on the training device).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -416,9 +417,9 @@ def crop_box(height: int, width: int, size: int, generator: torch.Generator | No
              ) -> tuple[int, int, bool]:
     """The paper's jitter as numbers: a random ``size`` x ``size`` crop's top and left, and a coin flip
     for mirroring. ``generator``: where the random numbers come from (default: torch's global one)."""
-    top = int(torch.randint(0, height - size + 1, (), generator=generator))
-    left = int(torch.randint(0, width - size + 1, (), generator=generator))
-    return top, left, bool(torch.rand((), generator=generator) < 0.5)
+    top = torch.randint(0, height - size + 1, (), generator=generator).item()
+    left = torch.randint(0, width - size + 1, (), generator=generator).item()
+    return top, left, torch.rand((), generator=generator).item() < 0.5
 
 
 def random_crop_flip(pixels: torch.Tensor, size: int, generator: torch.Generator | None = None
@@ -444,13 +445,19 @@ def crop_flip_batch(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> tor
 
 def _gathered_crops(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """:func:`crop_flip_batch` as one gather: one kernel on a GPU, whatever the batch size."""
-    steps = torch.arange(size, device=pixels.device)
-    rows = boxes[:, 0, None] + steps  # [N, size]
-    cols = boxes[:, 1, None] + torch.where(boxes[:, 2, None].bool(), size - 1 - steps, steps)
-    n = torch.arange(len(pixels), device=pixels.device)
-    channels = torch.arange(pixels.shape[1], device=pixels.device)
-    return pixels[n[:, None, None, None], channels[None, :, None, None], rows[:, None, :, None],
-                  cols[:, None, None, :]]
+    n, channels, steps = _crop_steps(len(pixels), pixels.shape[1], size, pixels.device)
+    rows = boxes[:, :1] + steps[0]  # [N, size]
+    cols = boxes[:, 1:2] + steps[boxes[:, 2]]  # a mirrored crop reads its columns right to left
+    return pixels[n, channels, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+@functools.cache
+def _crop_steps(n: int, channels: int, size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The parts of :func:`_gathered_crops`' index that are the same for every batch, made once:
+    image and channel numbers, and the ``size`` offsets of a crop's rows or columns, forward and mirrored."""
+    steps = torch.arange(size, device=device)
+    images = torch.arange(n, device=device).view(n, 1, 1, 1)
+    return images, torch.arange(channels, device=device).view(-1, 1, 1), torch.stack([steps, steps.flip(0)])
 
 
 CPU_CHUNK = 2  # images converted at a time on a CPU: the temporaries stay in cache (2x faster, measured)
@@ -540,7 +547,7 @@ class CachedPixels(Dataset):
         _check_split(split)
         self.file, self.size, self.split = file, size, split
         self._array = None  # opened lazily, so each DataLoader worker maps the file itself
-        self._length = len(np.load(file, mmap_mode="r"))
+        self._length, _, _, self.side = np.load(file, mmap_mode="r").shape
         self.resident = None if device is None else torch.from_numpy(np.load(file)).to(device)
 
     def __len__(self) -> int:
@@ -564,16 +571,25 @@ class CachedPixels(Dataset):
         return random_crop_flip(pixels, self.size, generator).contiguous()
 
     def __getitems__(self, keys: list) -> dict[str, torch.Tensor]:
-        """A batch: {"pixels": [N, 3, side, side] uint8} and, for training, {"boxes": [N, 3]}."""
-        pairs = [key if isinstance(key, tuple) else (key, None) for key in keys]
-        index = torch.tensor([i for i, _ in pairs])
+        """A batch: {"pixels": [N, 3, side, side] uint8} and, for training, {"boxes": [N, 3]}.
+
+        The image numbers and crop boxes travel as one small tensor, and to a GPU from pinned memory:
+        a copy from ordinary memory can make the host wait for the GPU.
+        """
+        generator = torch.Generator()  # re-seeded for each image: cheaper than a new one each time
+        plan = []
+        for index, seed in (key if isinstance(key, tuple) else (key, None) for key in keys):
+            if self.split == "train":
+                chosen = None if seed is None else generator.manual_seed(seed)
+                plan.append((index, *crop_box(self.side, self.side, self.size, chosen)))
+            else:
+                plan.append((index,))
+        plan = torch.tensor(plan, pin_memory=self.resident is not None and self.resident.is_cuda)
         if self.resident is not None:
-            index = index.to(self.resident.device, non_blocking=True)
-        batch = {"pixels": self._pixels(index)}
+            plan = plan.to(self.resident.device, non_blocking=True)
+        batch = {"pixels": self._pixels(plan[:, 0])}
         if self.split == "train":
-            side = batch["pixels"].shape[-1]
-            generators = [None if seed is None else torch.Generator().manual_seed(seed) for _, seed in pairs]
-            batch["boxes"] = torch.tensor([crop_box(side, side, self.size, g) for g in generators])
+            batch["boxes"] = plan[:, 1:]
         return batch
 
 
