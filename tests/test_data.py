@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from skimage.color import rgb2lab
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_utils import data
 from course_utils.color import normalize_lab, rgb_to_lab
@@ -527,6 +528,40 @@ def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
     for a, b in zip(loaders[0][0], loaders[1][0], strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("L", "ab"))
     assert not data.fits_on_device(loaders[0][0].dataset.file, torch.device("cpu"))
+
+
+class DeviceWork(TorchDispatchMode):
+    """Counts the operations that make tensors on the training device, and the copies that go there."""
+
+    def __init__(self, device: str):
+        super().__init__()
+        self.device, self.ops, self.copies_in = device, 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        first = out[0] if isinstance(out, (tuple, list)) and out else out
+        if torch.is_tensor(first) and first.device.type == self.device:
+            self.ops += 1
+            self.copies_in += func is torch.ops.aten._to_copy.default and args[0].device.type != self.device
+        return out
+
+
+def test_a_batch_costs_the_device_the_same_few_operations_whatever_its_size(data_home):
+    """The GPU path (followed here on PyTorch's 'meta' device: shapes, no numbers), with the cache kept
+    on the device: one copy from the host per batch, and no operation per image."""
+    paths = sorted(photo_folder(data_home / "photos", n=33, size=(40, 40)).glob("*.png"))
+    work = {}
+    for batch_size in (4, 16):
+        train, _ = make_dataloaders(paths[:32], paths[32:], size=16, batch_size=batch_size, device="meta",
+                                    resident=True)
+        batches = iter(train)
+        next(batches)  # the first batch also makes the constants
+        with DeviceWork("meta") as counted:
+            batch = next(batches)
+        assert batch["ab"].shape == (batch_size, 2, 16, 16)
+        work[batch_size] = counted.ops, counted.copies_in
+    assert work[4] == work[16] and work[16][1] == 1, work
+    assert work[16][0] <= 50, work
 
 
 def test_a_damaged_split_manifest_is_named(tmp_path, monkeypatch):
