@@ -6,7 +6,9 @@
 (b) end to end, from a folder of 640x480 JPEGs: the course's data pipeline (decode once into a pixel
     cache, Lab on the device) + trainer, against the seed's pipeline (its dataset class, per-image
     scikit-image Lab) + the plain loop, with 0 and with 2 workers; and the course's end-to-end rate as
-    a share of its compute-only rate (1.0 = the data never makes the device wait).
+    a share of its compute-only rate (1.0 = the data never makes the device wait), both measured in the
+    same interleaved rounds; and the host's time to hand out one batch (the part that adds to a step
+    that is limited by how fast the host launches its kernels).
 
 Each run writes its figures to ``benchmarks/results/<device>-<date>.json`` (one entry per setting,
 appended), from which the README's speed table is filled.
@@ -78,13 +80,27 @@ def images_per_second(step, batches, steps: int, warmup: int, batch_size: int, d
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def best_rates(contenders: dict, rounds: int, **measure) -> dict:
-    """Images/s of each (step, batches) pair: the best of ``rounds`` interleaved runs (busy machines)."""
-    rates = {name: 0.0 for name in contenders}
+def rates_by_round(contenders: dict, rounds: int, **measure) -> dict[str, list[float]]:
+    """Images/s of each (step, batches) pair in each of ``rounds`` interleaved rounds, so that a busy or
+    warming machine slows every contender alike."""
+    rates = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, (step, batches) in contenders.items():
-            rates[name] = max(rates[name], images_per_second(step, batches, **measure))
+            rates[name].append(images_per_second(step, batches, **measure))
     return rates
+
+
+def host_seconds_per_batch(batches, n: int, device) -> float:
+    """The host's time to hand out one batch, its device work only queued (the device's own time is not
+    counted: on a GPU it overlaps the host's)."""
+    next(batches)
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(n):
+        next(batches)
+    seconds = (time.perf_counter() - start) / n
+    synchronize(device)
+    return seconds
 
 
 class PlainLoop:
@@ -189,20 +205,11 @@ def main() -> None:
     plain = PlainLoop(config, device)
     print(f"course precision: {course.precision}" + (" + torch.compile" if args.compile else ""))
 
-    # (a) compute only: the same synthetic batch, already on the device
     L = torch.rand(args.batch, 1, args.size, args.size, device=device) * 2 - 1
     synthetic = itertools.repeat({"L": L, "ab": torch.randn(args.batch, 2, args.size, args.size,
                                                              device=device).mul(0.2).clamp(-1, 1)})
     first_s = {"course": first_step_seconds(step, next(synthetic), device),
                "plain": first_step_seconds(plain, next(synthetic), device)}
-    rates = best_rates({"plain": (plain, synthetic), "course": (step, synthetic)}, args.rounds, **measure)
-    plain_compute, course_compute = rates["plain"], rates["course"]
-    print("\n(a) compute only (images/s)")
-    print(f"  plain fp32 loop          {plain_compute:9.1f}   first step {first_s['plain']:.2f} s")
-    print(f"  course training step     {course_compute:9.1f}   ratio {course_compute / plain_compute:.2f}x, "
-          f"first step {first_s['course']:.2f} s")
-
-    # (b) end to end from a folder of JPEGs
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["COURSE_DATA_DIR"] = str(Path(tmp) / "data")  # the pixel cache goes here, then away
         paths = write_jpegs(Path(tmp), args.images)
@@ -217,7 +224,11 @@ def main() -> None:
             while True:
                 yield from train_loader
 
-        course_e2e = best_rates({"course": (step, course_batches())}, args.rounds, **measure)["course"]
+        # (a) compute only: the same synthetic batch, already on the device; and the course end to end,
+        # measured in the same rounds
+        by_round = rates_by_round({"plain": (plain, synthetic), "course": (step, synthetic),
+                                   "course_e2e": (step, course_batches())}, args.rounds, **measure)
+        data_host_s = host_seconds_per_batch(course_batches(), args.steps, device)
         seed_rates = {}
         for workers in (0, 2):
             loader = DataLoader(SeedColorizationDataset(paths, "train", args.size), batch_size=args.batch,
@@ -230,15 +241,24 @@ def main() -> None:
             seed_rates[workers] = images_per_second(plain, seed_batches(), steps=args.seed_steps, warmup=2,
                                                     batch_size=args.batch, device=device)
 
+    plain_compute, course_compute, course_e2e = (max(by_round[k]) for k in ("plain", "course", "course_e2e"))
+    print("\n(a) compute only (images/s)")
+    print(f"  plain fp32 loop          {plain_compute:9.1f}   first step {first_s['plain']:.2f} s")
+    print(f"  course training step     {course_compute:9.1f}   ratio {course_compute / plain_compute:.2f}x, "
+          f"first step {first_s['course']:.2f} s")
     print(f"\n(b) end to end from {args.images} JPEGs of 640x480 (images/s)")
     print(f"  seed pipeline, 0 workers + plain loop   {seed_rates[0]:9.1f}")
     print(f"  seed pipeline, 2 workers + plain loop   {seed_rates[2]:9.1f}")
     print(f"  course pipeline + trainer               {course_e2e:9.1f}   ratio "
           f"{course_e2e / seed_rates[0]:.2f}x vs 0 workers, {course_e2e / seed_rates[2]:.2f}x vs 2 workers")
     fraction = course_e2e / course_compute
+    by_round_fraction = [e2e / compute for e2e, compute in zip(by_round["course_e2e"], by_round["course"],
+                                                              strict=True)]
     where = "in GPU memory" if kept else "on the host"
-    print(f"  course end to end / course compute only {fraction:9.2f}   (pixel cache {where}, built once "
-          f"beforehand in {cache_s:.2f} s, not timed)")
+    print(f"  course end to end / course compute only {fraction:9.2f}   (best of each; round by round "
+          f"{', '.join(f'{f:.3f}' for f in by_round_fraction)})")
+    print(f"  the course's data path: {data_host_s * 1e6:.0f} us of host time per batch; pixel cache "
+          f"{where}, built once beforehand in {cache_s:.2f} s, not timed")
     entry = {
         "date": datetime.date.today().isoformat(), "device_name": device_name, "device": str(device),
         "torch": torch.__version__, "size": args.size, "batch": args.batch, "ngf": args.ngf,
@@ -250,6 +270,8 @@ def main() -> None:
                                     "seed_2_workers": round(seed_rates[2], 1),
                                     "course": round(course_e2e, 1)},
         "end_to_end_fraction_of_compute": round(fraction, 3),
+        "end_to_end_fraction_by_round": [round(f, 3) for f in by_round_fraction],
+        "data_host_us_per_batch": round(data_host_s * 1e6),
         "first_step_s": {k: round(v, 2) for k, v in first_s.items()},
     }
     print(f"\nresults appended to {save_result(args.out, entry)}")
