@@ -20,6 +20,12 @@ _XYZ_FROM_RGB = torch.tensor(
 _D65_WHITE = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
 _WHITE_XYZ_FROM_RGB = _XYZ_FROM_RGB / _D65_WHITE.view(3, 1)
 _RGB_FROM_WHITE_XYZ = torch.linalg.inv(_WHITE_XYZ_FROM_RGB)
+# normalize_lab's L / 50 - 1, a / 110 and b / 110 are linear in CIE's f of X/Xn, Y/Yn and Z/Zn (the rows),
+# less an offset on L: the matrix lets a batch go from f to the networks' scale in one step.
+_NETWORK_LAB_FROM_F = torch.tensor(
+    [[0.0, 116 / 50, 0.0], [500 / 110, -500 / 110, 0.0], [0.0, 200 / 110, -200 / 110]], dtype=torch.float64
+)
+_NETWORK_L_OFFSET = 16 / 50 + 1
 _EPSILON = 0.008856  # (6/29)**3: below it the Lab curve is a straight line
 _KAPPA = 7.787  # slope of that straight line
 _LAB_OFFSET = 16.0 / 116.0
@@ -58,6 +64,7 @@ def _constant(name: str, device: torch.device, dtype: torch.dtype) -> torch.Tens
     """A colour constant on a device, made once: copying it from the host at every call would make the
     host wait for the GPU. Cast before moving: some devices (MPS) have no float64."""
     values = {"xyz_from_rgb": _WHITE_XYZ_FROM_RGB, "rgb_from_xyz": _RGB_FROM_WHITE_XYZ,
+              "network_lab_from_f": _NETWORK_LAB_FROM_F,
               "linear_from_uint8": srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)}
     return values[name].to(dtype).to(device)
 
@@ -73,11 +80,8 @@ def _lab_curve(t: torch.Tensor, in_place: bool) -> torch.Tensor:
     return torch.where(above, root, line)
 
 
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB, shape [3, H, W] or [N, 3, H, W], float in [0, 1] or uint8 -> Lab with L in [0, 100].
-
-    Float input keeps its dtype (float64 in, float64 out) and its gradients; uint8 input gives float32.
-    """
+def _lab_curve_of_rgb(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (float in [0, 1] or uint8) -> CIE's f of X/Xn, Y/Yn and Z/Zn, the step before Lab."""
     _check_shape(rgb, "rgb")
     if rgb.dtype == torch.uint8:
         linear = _linear_from_uint8(rgb)
@@ -86,8 +90,24 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     else:
         raise TypeError(f"rgb_to_lab expects floats in [0, 1] or uint8 pixels, got dtype {rgb.dtype}")
     xyz = _mix("xyz_from_rgb", linear)  # X/Xn, Y/Yn, Z/Zn
-    fx, fy, fz = _lab_curve(xyz, in_place=not xyz.requires_grad).unbind(-3)
+    return _lab_curve(xyz, in_place=not xyz.requires_grad)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB, shape [3, H, W] or [N, 3, H, W], float in [0, 1] or uint8 -> Lab with L in [0, 100].
+
+    Float input keeps its dtype (float64 in, float64 out) and its gradients; uint8 input gives float32.
+    """
+    fx, fy, fz = _lab_curve_of_rgb(rgb).unbind(-3)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def rgb_to_network_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``normalize_lab(rgb_to_lab(rgb))`` in fewer steps, the same to float rounding: from f straight
+    to the networks' scale with one matrix. The training batches' way (fewer kernels for a GPU)."""
+    lab = _mix("network_lab_from_f", _lab_curve_of_rgb(rgb))
+    lab.select(-3, 0).sub_(_NETWORK_L_OFFSET)
+    return lab[..., :1, :, :], lab[..., 1:, :, :]
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .color import normalize_lab, rgb_to_lab
+from .color import rgb_to_network_lab
 from .errors import CourseError
 from .files import atomic_file, shown, temporary_beside
 from .paths import data_dir, scratch_dir
@@ -468,7 +468,7 @@ def lab_batch(rgb: torch.Tensor) -> dict[str, torch.Tensor]:
     if rgb.dim() == 4 and rgb.device.type == "cpu" and len(rgb) > CPU_CHUNK:
         parts = [lab_batch(chunk) for chunk in rgb.split(CPU_CHUNK)]
         return {key: torch.cat([part[key] for part in parts]) for key in ("L", "ab")}
-    L, ab = normalize_lab(rgb_to_lab(rgb))
+    L, ab = rgb_to_network_lab(rgb)
     return {"L": L, "ab": ab}
 
 

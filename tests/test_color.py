@@ -4,7 +4,7 @@ import torch
 from skimage import data
 from skimage.color import lab2rgb, rgb2lab
 
-from course_utils.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from course_utils.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab, rgb_to_network_lab
 
 TOL = 1e-3  # the bound, in L, a, b units (and in RGB units for the inverse)
 
@@ -110,6 +110,18 @@ def test_normalisation_is_the_seeds_and_inverts():
     torch.testing.assert_close(denormalize_lab(L, ab), lab)
     batch = torch.randn(4, 3, 5, 5) * 40
     torch.testing.assert_close(denormalize_lab(*normalize_lab(batch)), batch)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float64", "one image"])
+def test_the_networks_lab_in_one_step_equals_lab_then_scaling(kind):
+    pixels = sample_pixels()["random"]
+    pixels[:3, :3] = special_colours()
+    rgb = chw(pixels)
+    rgb = {"uint8": rgb[None], "float64": rgb[None].double() / 255, "one image": rgb}[kind]
+    expected, got = normalize_lab(rgb_to_lab(rgb)), rgb_to_network_lab(rgb)
+    for e, g in zip(expected, got, strict=True):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        torch.testing.assert_close(g, e, atol=1e-6, rtol=0)
 
 
 def test_bad_input_is_a_clear_error():

@@ -531,17 +531,18 @@ def test_a_cache_kept_on_the_device_gives_the_same_batches(data_home):
 
 
 class DeviceWork(TorchDispatchMode):
-    """Counts the operations that make tensors on the training device, and the copies that go there."""
+    """Counts the operations that make tensors on the training device (not counting views, which launch
+    no kernel), and the copies that go there."""
 
     def __init__(self, device: str):
         super().__init__()
-        self.device, self.ops, self.copies_in = device, 0, 0
+        self.device, self.kernels, self.copies_in = device, 0, 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         first = out[0] if isinstance(out, (tuple, list)) and out else out
-        if torch.is_tensor(first) and first.device.type == self.device:
-            self.ops += 1
+        if torch.is_tensor(first) and first.device.type == self.device and not func.is_view:
+            self.kernels += 1
             self.copies_in += func is torch.ops.aten._to_copy.default and args[0].device.type != self.device
         return out
 
@@ -559,9 +560,9 @@ def test_a_batch_costs_the_device_the_same_few_operations_whatever_its_size(data
         with DeviceWork("meta") as counted:
             batch = next(batches)
         assert batch["ab"].shape == (batch_size, 2, 16, 16)
-        work[batch_size] = counted.ops, counted.copies_in
+        work[batch_size] = counted.kernels, counted.copies_in
     assert work[4] == work[16] and work[16][1] == 1, work
-    assert work[16][0] <= 50, work
+    assert work[16][0] <= 21, work  # 34 before the crop's index and the Lab scaling were made cheaper
 
 
 def test_a_damaged_split_manifest_is_named(tmp_path, monkeypatch):
