@@ -549,7 +549,8 @@ class DeviceWork(TorchDispatchMode):
 
 def test_a_batch_costs_the_device_the_same_few_operations_whatever_its_size(data_home):
     """The GPU path (followed here on PyTorch's 'meta' device: shapes, no numbers), with the cache kept
-    on the device: one copy from the host per batch, and no operation per image."""
+    on the device: one copy from the host per batch, and no operation per image. A 'meta' tensor has no
+    values, so any read of one on the host (which would make the host wait for a GPU) raises here."""
     paths = sorted(photo_folder(data_home / "photos", n=33, size=(40, 40)).glob("*.png"))
     work = {}
     for batch_size in (4, 16):
