@@ -88,7 +88,7 @@ def _lab_curve_of_rgb(rgb: torch.Tensor) -> torch.Tensor:
     elif rgb.is_floating_point():
         linear = srgb_to_linear(rgb)
     else:
-        raise TypeError(f"rgb_to_lab expects floats in [0, 1] or uint8 pixels, got dtype {rgb.dtype}")
+        raise TypeError(f"rgb must be floats in [0, 1] or uint8 pixels; got dtype {rgb.dtype}")
     xyz = _mix("xyz_from_rgb", linear)  # X/Xn, Y/Yn, Z/Zn
     return _lab_curve(xyz, in_place=not xyz.requires_grad)
 
